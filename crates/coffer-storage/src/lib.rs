@@ -1,0 +1,97 @@
+//! Storage for Coffer, in two layers.
+//!
+//! * [`PhysicalBackend`]: the durable, *untrusted* ordered key-value store. It only ever sees
+//!   ciphertext produced by the barrier. Implementations: [`memory::MemoryBackend`],
+//!   [`redb_backend::RedbBackend`]; tests wrap either in [`fault::FaultInjector`]. Every
+//!   backend must pass [`testing::exercise_backend`].
+//! * [`Storage`]: the plaintext view that engines see (the barrier implements it, and
+//!   [`view::StorageView`] narrows it to a prefix). [`memory::MemoryStorage`] is a plaintext
+//!   implementation for engine unit tests.
+//!
+//! Keys are `/`-separated UTF-8 paths. `list(prefix)` returns the keys *below* `prefix`
+//! relative to it, in byte order, one level deep: a child "directory" is returned once with a
+//! trailing `/` (Vault's `physical.Backend.List` contract). `scan(prefix, after, limit)` returns
+//! full keys under `prefix` recursively, in order, for pagination over large key sets.
+
+pub mod fault;
+pub mod memory;
+pub mod redb_backend;
+pub mod testing;
+pub mod view;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use coffer_crypto::SecretBytes;
+
+/// A storage failure. Never carries values.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    /// The barrier is sealed: no plaintext can be read or written.
+    #[error("coffer is sealed")]
+    Sealed,
+    /// The backend failed (I/O, corruption, lost connection). The message names no value.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// Stored data could not be decrypted or decoded.
+    #[error("stored data is corrupt or not authentic at {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// One write in an atomic batch: `Some` puts, `None` deletes.
+#[derive(Clone)]
+pub struct PhysicalWrite {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+}
+
+/// The durable, untrusted, ordered key-value store under the barrier.
+///
+/// A call that returns `Ok` is durable: after a crash it is visible. `batch` applies all its
+/// writes or none.
+#[async_trait]
+pub trait PhysicalBackend: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Keys one level below `prefix`, relative to it, sorted; sub-directories once, ending in `/`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Up to `limit` full keys under `prefix` (recursive), strictly after `after` if given, sorted.
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// Applies every write atomically.
+    async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()>;
+}
+
+/// One write in an atomic logical batch: `Some` puts, `None` deletes.
+#[derive(Clone)]
+pub struct Write {
+    pub key: String,
+    pub value: Option<SecretBytes>,
+}
+
+impl Write {
+    pub fn put(key: impl Into<String>, value: SecretBytes) -> Self {
+        Self { key: key.into(), value: Some(value) }
+    }
+
+    pub fn delete(key: impl Into<String>) -> Self {
+        Self { key: key.into(), value: None }
+    }
+}
+
+/// The plaintext storage that engines see. Same contract as [`PhysicalBackend`], with values
+/// in [`SecretBytes`].
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<SecretBytes>>;
+    async fn put(&self, key: &str, value: SecretBytes) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn batch(&self, writes: Vec<Write>) -> Result<()>;
+}
+
+pub type DynStorage = Arc<dyn Storage>;
+pub type DynBackend = Arc<dyn PhysicalBackend>;
