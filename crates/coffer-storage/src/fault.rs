@@ -1,0 +1,1 @@
+//! fault (being written).

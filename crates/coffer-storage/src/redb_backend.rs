@@ -1,0 +1,1 @@
+//! redb_backend (being written).
