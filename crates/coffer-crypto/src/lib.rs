@@ -12,6 +12,8 @@ pub mod random;
 pub mod secret;
 pub mod shamir;
 
+pub use aead::Key256;
+pub use keyring::Keyring;
 pub use secret::{SecretBytes, SecretString};
 
 /// Errors from the cryptographic layer. Messages never contain key or plaintext material.
