@@ -1,1 +1,155 @@
-//! fault (being written).
+//! A fault-injecting wrapper around any [`PhysicalBackend`], for failure tests.
+//!
+//! [`FaultInjector`] forwards every call to the backend it wraps unless told to fail: the next
+//! `n` writes, the next `n` reads, or every write that touches a key under a prefix. An
+//! injected failure is `StorageError::Backend("injected fault")` and reaches the inner backend
+//! not at all, so a failed `batch` writes nothing. Operations are counted either way.
+//!
+//! Reads are `get`, `list` and `scan`; writes are `put`, `delete` and `batch` (one operation
+//! per batch, however many keys it holds).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::{PhysicalBackend, PhysicalWrite, Result, StorageError};
+
+/// The message of every injected failure.
+pub const INJECTED: &str = "injected fault";
+
+/// How many operations a [`FaultInjector`] has seen and failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCounts {
+    /// Read operations attempted (including failed ones).
+    pub reads: u64,
+    /// Write operations attempted (including failed ones).
+    pub writes: u64,
+    /// Operations failed on purpose.
+    pub injected: u64,
+}
+
+/// Wraps a backend and fails chosen operations on purpose.
+pub struct FaultInjector {
+    inner: Arc<dyn PhysicalBackend>,
+    state: Mutex<FaultState>,
+}
+
+#[derive(Default)]
+struct FaultState {
+    fail_reads: u64,
+    fail_writes: u64,
+    write_prefixes: Vec<String>,
+    counts: OpCounts,
+}
+
+impl FaultInjector {
+    /// Wraps `inner`, injecting nothing until told to.
+    pub fn new(inner: Arc<dyn PhysicalBackend>) -> Self {
+        Self {
+            inner,
+            state: Mutex::new(FaultState::default()),
+        }
+    }
+
+    /// Fails the next `n` write operations (in addition to any already pending).
+    pub fn fail_next_writes(&self, n: u64) {
+        let mut s = self.state.lock();
+        s.fail_writes = s.fail_writes.saturating_add(n);
+    }
+
+    /// Fails the next `n` read operations (in addition to any already pending).
+    pub fn fail_next_reads(&self, n: u64) {
+        let mut s = self.state.lock();
+        s.fail_reads = s.fail_reads.saturating_add(n);
+    }
+
+    /// Fails every write that touches a key starting with `prefix`, until [`Self::clear`].
+    pub fn fail_writes_with_prefix(&self, prefix: impl Into<String>) {
+        self.state.lock().write_prefixes.push(prefix.into());
+    }
+
+    /// Stops injecting faults. The counts are kept.
+    pub fn clear(&self) {
+        let mut s = self.state.lock();
+        s.fail_reads = 0;
+        s.fail_writes = 0;
+        s.write_prefixes.clear();
+    }
+
+    /// The operations seen so far.
+    pub fn counts(&self) -> OpCounts {
+        self.state.lock().counts
+    }
+
+    /// The wrapped backend, for inspecting what really got written.
+    pub fn inner(&self) -> &Arc<dyn PhysicalBackend> {
+        &self.inner
+    }
+
+    /// Counts a read and decides whether it fails.
+    fn read_gate(&self) -> Result<()> {
+        let mut s = self.state.lock();
+        s.counts.reads += 1;
+        if s.fail_reads > 0 {
+            s.fail_reads -= 1;
+            s.counts.injected += 1;
+            return Err(injected());
+        }
+        Ok(())
+    }
+
+    /// Counts a write touching `keys` and decides whether it fails.
+    fn write_gate<'a>(&self, mut keys: impl Iterator<Item = &'a str>) -> Result<()> {
+        let mut s = self.state.lock();
+        s.counts.writes += 1;
+        let by_prefix = keys.any(|k| s.write_prefixes.iter().any(|p| k.starts_with(p.as_str())));
+        if by_prefix {
+            s.counts.injected += 1;
+            return Err(injected());
+        }
+        if s.fail_writes > 0 {
+            s.fail_writes -= 1;
+            s.counts.injected += 1;
+            return Err(injected());
+        }
+        Ok(())
+    }
+}
+
+fn injected() -> StorageError {
+    StorageError::Backend(INJECTED.to_string())
+}
+
+#[async_trait]
+impl PhysicalBackend for FaultInjector {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read_gate()?;
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        self.write_gate(std::iter::once(key))?;
+        self.inner.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.write_gate(std::iter::once(key))?;
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.read_gate()?;
+        self.inner.list(prefix).await
+    }
+
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.read_gate()?;
+        self.inner.scan(prefix, after, limit).await
+    }
+
+    async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
+        self.write_gate(writes.iter().map(|w| w.key.as_str()))?;
+        self.inner.batch(writes).await
+    }
+}

@@ -73,11 +73,17 @@ pub struct Write {
 
 impl Write {
     pub fn put(key: impl Into<String>, value: SecretBytes) -> Self {
-        Self { key: key.into(), value: Some(value) }
+        Self {
+            key: key.into(),
+            value: Some(value),
+        }
     }
 
     pub fn delete(key: impl Into<String>) -> Self {
-        Self { key: key.into(), value: None }
+        Self {
+            key: key.into(),
+            value: None,
+        }
     }
 }
 
@@ -95,3 +101,7 @@ pub trait Storage: Send + Sync + 'static {
 
 pub type DynStorage = Arc<dyn Storage>;
 pub type DynBackend = Arc<dyn PhysicalBackend>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

@@ -13,7 +13,9 @@ use crate::{PhysicalBackend, PhysicalWrite, Result, Storage, Write};
 fn list_level<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for key in map.range(prefix.to_string()..).map(|(k, _)| k) {
-        let Some(rest) = key.strip_prefix(prefix) else { break };
+        let Some(rest) = key.strip_prefix(prefix) else {
+            break;
+        };
         let entry = match rest.find('/') {
             Some(i) => &rest[..=i],
             None => rest,
@@ -25,7 +27,12 @@ fn list_level<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
     out
 }
 
-fn scan_keys<V>(map: &BTreeMap<String, V>, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
+fn scan_keys<V>(
+    map: &BTreeMap<String, V>,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<String> {
     use std::ops::Bound;
     let start = match after {
         Some(a) if a >= prefix => Bound::Excluded(a.to_string()),

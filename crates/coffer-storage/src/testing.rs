@@ -1,1 +1,403 @@
-//! testing (being written).
+//! Conformance suites that every storage implementation must pass.
+//!
+//! [`exercise_backend`] drives a [`PhysicalBackend`] and [`exercise_storage`] a plaintext
+//! [`Storage`] through the same scenario: get, put, overwrite, delete, one-level `list`,
+//! paginated `scan`, atomic `batch`, empty and 1 MiB values and non-ASCII keys. Both expect an
+//! empty store (for a barrier: no user data yet) and leave it empty again.
+//!
+//! This is test support: a failed check panics with a message naming the implementation, the
+//! step and what differed, the way `assert!` does in a test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use async_trait::async_trait;
+use coffer_crypto::SecretBytes;
+
+use crate::{PhysicalBackend, PhysicalWrite, Result, Storage, Write};
+
+/// Runs the conformance suite against an empty physical backend.
+pub async fn exercise_backend(backend: &dyn PhysicalBackend) {
+    run(&Physical(backend), "physical backend").await;
+}
+
+/// Runs the conformance suite against an empty plaintext storage.
+pub async fn exercise_storage(storage: &dyn Storage) {
+    run(&Logical(storage), "logical storage").await;
+}
+
+/// The operations the suite needs, over raw bytes, so one scenario serves both layers.
+#[async_trait]
+trait Kv: Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()>;
+}
+
+struct Physical<'a>(&'a dyn PhysicalBackend);
+
+#[async_trait]
+impl Kv for Physical<'_> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        self.0.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.0.list(prefix).await
+    }
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.0.scan(prefix, after, limit).await
+    }
+    async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        let writes = writes
+            .into_iter()
+            .map(|(key, value)| PhysicalWrite { key, value })
+            .collect();
+        self.0.batch(writes).await
+    }
+}
+
+struct Logical<'a>(&'a dyn Storage);
+
+#[async_trait]
+impl Kv for Logical<'_> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key).await?.map(|v| v.expose().to_vec()))
+    }
+    async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        self.0.put(key, SecretBytes::new(value)).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.0.list(prefix).await
+    }
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.0.scan(prefix, after, limit).await
+    }
+    async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
+        let writes = writes
+            .into_iter()
+            .map(|(key, value)| Write {
+                key,
+                value: value.map(SecretBytes::new),
+            })
+            .collect();
+        self.0.batch(writes).await
+    }
+}
+
+/// Turns a `Result` into its value or a panic that names the implementation and the step.
+macro_rules! ok {
+    ($what:expr, $step:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(err) => panic!("{}: {} failed: {}", $what, $step, err),
+        }
+    };
+}
+
+/// Asserts equality with a message that names the implementation and the step.
+macro_rules! check_eq {
+    ($what:expr, $step:expr, $left:expr, $right:expr) => {{
+        let (l, r) = (&$left, &$right);
+        if l != r {
+            panic!("{}: {}: got {:?}, expected {:?}", $what, $step, l, r);
+        }
+    }};
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+async fn run(kv: &dyn Kv, what: &str) {
+    // The store starts empty.
+    check_eq!(
+        what,
+        "list(\"\") on an empty store",
+        ok!(what, "list", kv.list("").await),
+        Vec::<String>::new()
+    );
+    check_eq!(
+        what,
+        "scan on an empty store",
+        ok!(what, "scan", kv.scan("", None, 100).await),
+        Vec::<String>::new()
+    );
+    check_eq!(
+        what,
+        "get of a missing key",
+        ok!(what, "get", kv.get("missing").await),
+        None
+    );
+
+    // Put, get, overwrite, delete.
+    ok!(what, "put foo", kv.put("foo", b"bar".to_vec()).await);
+    check_eq!(
+        what,
+        "get after put",
+        ok!(what, "get foo", kv.get("foo").await),
+        Some(b"bar".to_vec())
+    );
+    ok!(what, "overwrite foo", kv.put("foo", b"baz".to_vec()).await);
+    check_eq!(
+        what,
+        "get after overwrite",
+        ok!(what, "get foo", kv.get("foo").await),
+        Some(b"baz".to_vec())
+    );
+    ok!(what, "delete foo", kv.delete("foo").await);
+    check_eq!(
+        what,
+        "get after delete",
+        ok!(what, "get foo", kv.get("foo").await),
+        None
+    );
+    ok!(what, "delete of a missing key", kv.delete("foo").await);
+
+    // An empty value is a value, not a missing key.
+    ok!(what, "put empty value", kv.put("empty", Vec::new()).await);
+    check_eq!(
+        what,
+        "get empty value",
+        ok!(what, "get empty", kv.get("empty").await),
+        Some(Vec::new())
+    );
+    ok!(what, "delete empty", kv.delete("empty").await);
+
+    // A 1 MiB value comes back byte for byte.
+    let large: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    ok!(
+        what,
+        "put 1 MiB",
+        kv.put("large/value", large.clone()).await
+    );
+    let got = ok!(what, "get 1 MiB", kv.get("large/value").await);
+    if got.as_deref() != Some(large.as_slice()) {
+        panic!(
+            "{what}: the 1 MiB value came back different (length {:?})",
+            got.map(|v| v.len())
+        );
+    }
+    ok!(what, "delete 1 MiB", kv.delete("large/value").await);
+
+    // Keys outside ASCII.
+    for (key, value) in [
+        ("ünï/cødé/🔑", b"u1"),
+        ("ünï/ключ", b"u2"),
+        ("日本/語", b"u3"),
+    ] {
+        ok!(what, "put unicode key", kv.put(key, value.to_vec()).await);
+        check_eq!(
+            what,
+            format!("get {key}"),
+            ok!(what, "get unicode key", kv.get(key).await),
+            Some(value.to_vec())
+        );
+    }
+    check_eq!(
+        what,
+        "list unicode level",
+        ok!(what, "list", kv.list("ünï/").await),
+        strings(&["cødé/", "ключ"])
+    );
+    check_eq!(
+        what,
+        "list unicode leaf",
+        ok!(what, "list", kv.list("ünï/cødé/").await),
+        strings(&["🔑"])
+    );
+    for key in ["ünï/cødé/🔑", "ünï/ключ", "日本/語"] {
+        ok!(what, "delete unicode key", kv.delete(key).await);
+    }
+
+    // One-level listing: files, then each directory once with a trailing '/'.
+    let tree = [
+        "a", "a/b", "a/c/d", "a/c/e", "a/c/f/g", "a/h", "ab", "b/x", "b/y/z",
+    ];
+    for key in tree {
+        ok!(
+            what,
+            "put tree key",
+            kv.put(key, key.as_bytes().to_vec()).await
+        );
+    }
+    check_eq!(
+        what,
+        "list(\"\")",
+        ok!(what, "list", kv.list("").await),
+        strings(&["a", "a/", "ab", "b/"])
+    );
+    check_eq!(
+        what,
+        "list(\"a/\")",
+        ok!(what, "list", kv.list("a/").await),
+        strings(&["b", "c/", "h"])
+    );
+    check_eq!(
+        what,
+        "list(\"a/c/\")",
+        ok!(what, "list", kv.list("a/c/").await),
+        strings(&["d", "e", "f/"])
+    );
+    check_eq!(
+        what,
+        "list(\"b/\")",
+        ok!(what, "list", kv.list("b/").await),
+        strings(&["x", "y/"])
+    );
+    check_eq!(
+        what,
+        "list of a missing directory",
+        ok!(what, "list", kv.list("nope/").await),
+        Vec::<String>::new()
+    );
+    for key in tree {
+        ok!(what, "delete tree key", kv.delete(key).await);
+    }
+
+    // Recursive scan with pagination, bounded by the prefix on both sides.
+    let mut under: Vec<String> = (0..25).map(|i| format!("s/{i:02}")).collect();
+    under.extend(["s/sub/x".to_string(), "s/sub/y/z".to_string()]);
+    for key in under.iter().map(String::as_str).chain(["r/1", "s", "t/1"]) {
+        ok!(what, "put scan key", kv.put(key, vec![1]).await);
+    }
+    check_eq!(
+        what,
+        "scan(\"s/\") in full",
+        ok!(what, "scan", kv.scan("s/", None, 1000).await),
+        under
+    );
+    check_eq!(
+        what,
+        "scan with limit",
+        ok!(what, "scan", kv.scan("s/", None, 3).await),
+        under[..3].to_vec()
+    );
+    check_eq!(
+        what,
+        "scan with limit 0",
+        ok!(what, "scan", kv.scan("s/", None, 0).await),
+        Vec::<String>::new()
+    );
+    let mut pages: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ok!(what, "scan page", kv.scan("s/", after.as_deref(), 4).await);
+        if page.is_empty() {
+            break;
+        }
+        if page.len() > 4 {
+            panic!("{what}: scan returned {} keys with limit 4", page.len());
+        }
+        after = page.last().cloned();
+        pages.extend(page);
+    }
+    check_eq!(what, "scan pages joined", pages, under);
+    check_eq!(
+        what,
+        "scan after s/10",
+        ok!(what, "scan", kv.scan("s/", Some("s/10"), 2).await),
+        strings(&["s/11", "s/12"])
+    );
+    check_eq!(
+        what,
+        "scan after a key before the prefix",
+        ok!(what, "scan", kv.scan("s/", Some("a"), 2).await),
+        strings(&["s/00", "s/01"])
+    );
+    check_eq!(
+        what,
+        "scan after the last key",
+        ok!(what, "scan", kv.scan("s/", Some("s/zzz"), 10).await),
+        Vec::<String>::new()
+    );
+    check_eq!(
+        what,
+        "scan of a sub-prefix",
+        ok!(what, "scan", kv.scan("s/sub/", None, 10).await),
+        strings(&["s/sub/x", "s/sub/y/z"])
+    );
+    for key in under.iter().map(String::as_str).chain(["r/1", "s", "t/1"]) {
+        ok!(what, "delete scan key", kv.delete(key).await);
+    }
+
+    // An atomic batch of puts and deletes; a later write to the same key wins.
+    ok!(what, "put keep", kv.put("batch/keep", b"k".to_vec()).await);
+    ok!(what, "put gone", kv.put("batch/gone", b"g".to_vec()).await);
+    ok!(
+        what,
+        "batch",
+        kv.batch(vec![
+            ("batch/new1".to_string(), Some(b"1".to_vec())),
+            ("batch/gone".to_string(), None),
+            ("batch/new2".to_string(), Some(b"2".to_vec())),
+            ("batch/twice".to_string(), Some(b"first".to_vec())),
+            ("batch/twice".to_string(), Some(b"second".to_vec())),
+            ("batch/never".to_string(), Some(b"n".to_vec())),
+            ("batch/never".to_string(), None),
+            ("batch/missing".to_string(), None),
+        ])
+        .await
+    );
+    check_eq!(
+        what,
+        "list after batch",
+        ok!(what, "list", kv.list("batch/").await),
+        strings(&["keep", "new1", "new2", "twice"])
+    );
+    check_eq!(
+        what,
+        "batch put",
+        ok!(what, "get", kv.get("batch/new2").await),
+        Some(b"2".to_vec())
+    );
+    check_eq!(
+        what,
+        "batch last write wins",
+        ok!(what, "get", kv.get("batch/twice").await),
+        Some(b"second".to_vec())
+    );
+    check_eq!(
+        what,
+        "batch delete",
+        ok!(what, "get", kv.get("batch/gone").await),
+        None
+    );
+    ok!(what, "empty batch", kv.batch(Vec::new()).await);
+    ok!(
+        what,
+        "cleanup batch",
+        kv.batch(
+            ["keep", "new1", "new2", "twice"]
+                .iter()
+                .map(|k| (format!("batch/{k}"), None))
+                .collect()
+        )
+        .await
+    );
+
+    // The store is empty again.
+    check_eq!(
+        what,
+        "list(\"\") at the end",
+        ok!(what, "list", kv.list("").await),
+        Vec::<String>::new()
+    );
+    check_eq!(
+        what,
+        "scan at the end",
+        ok!(what, "scan", kv.scan("", None, 100).await),
+        Vec::<String>::new()
+    );
+}

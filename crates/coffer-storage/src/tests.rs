@@ -1,0 +1,234 @@
+//! Tests of the backends, the view and the fault injector against the conformance suites.
+
+use std::sync::Arc;
+
+use coffer_crypto::SecretBytes;
+
+use crate::fault::{FaultInjector, INJECTED, OpCounts};
+use crate::memory::{MemoryBackend, MemoryStorage};
+use crate::redb_backend::RedbBackend;
+use crate::testing::{exercise_backend, exercise_storage};
+use crate::view::StorageView;
+use crate::{PhysicalBackend, PhysicalWrite, Storage, StorageError, Write};
+
+fn put(key: &str, value: &[u8]) -> PhysicalWrite {
+    PhysicalWrite {
+        key: key.to_string(),
+        value: Some(value.to_vec()),
+    }
+}
+
+#[tokio::test]
+async fn memory_backend_passes() {
+    exercise_backend(&MemoryBackend::new()).await;
+}
+
+#[tokio::test]
+async fn memory_storage_passes() {
+    exercise_storage(&MemoryStorage::new()).await;
+}
+
+#[tokio::test]
+async fn redb_backend_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RedbBackend::open(dir.path().join("coffer.redb")).unwrap();
+    exercise_backend(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_backend_passes_on_a_multi_thread_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RedbBackend::open(dir.path().join("coffer.redb")).unwrap();
+    exercise_backend(&db).await;
+}
+
+#[tokio::test]
+async fn fault_injector_without_faults_passes() {
+    let faults = FaultInjector::new(Arc::new(MemoryBackend::new()));
+    exercise_backend(&faults).await;
+    let counts = faults.counts();
+    assert!(counts.reads > 0 && counts.writes > 0);
+    assert_eq!(counts.injected, 0);
+}
+
+#[tokio::test]
+async fn storage_view_passes_and_stays_inside_its_prefix() {
+    let inner = Arc::new(MemoryStorage::new());
+    inner
+        .put("outside", SecretBytes::from_slice(b"o"))
+        .await
+        .unwrap();
+    inner
+        .put("logical/ab", SecretBytes::from_slice(b"sibling"))
+        .await
+        .unwrap();
+    let view = StorageView::new(inner.clone(), "logical/a/");
+    exercise_storage(&view).await;
+
+    view.put("k", SecretBytes::from_slice(b"v")).await.unwrap();
+    assert_eq!(
+        inner.get("logical/a/k").await.unwrap().unwrap().expose(),
+        b"v"
+    );
+    assert_eq!(
+        view.scan("", None, 10).await.unwrap(),
+        vec!["k".to_string()]
+    );
+    let sub = view.sub_view("sub/");
+    sub.put("x", SecretBytes::from_slice(b"y")).await.unwrap();
+    assert_eq!(sub.prefix(), "logical/a/sub/");
+    assert_eq!(
+        view.list("").await.unwrap(),
+        vec!["k".to_string(), "sub/".to_string()]
+    );
+    assert_eq!(
+        view.scan("sub/", None, 10).await.unwrap(),
+        vec!["sub/x".to_string()]
+    );
+    assert_eq!(sub.scan("", None, 10).await.unwrap(), vec!["x".to_string()]);
+    assert!(view.get("../outside").await.unwrap().is_none());
+    assert_eq!(inner.get("outside").await.unwrap().unwrap().expose(), b"o");
+    assert_eq!(
+        inner.get("logical/ab").await.unwrap().unwrap().expose(),
+        b"sibling"
+    );
+}
+
+#[tokio::test]
+async fn redb_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coffer.redb");
+    {
+        let db = RedbBackend::open(&path).unwrap();
+        db.put("a/1", b"one".to_vec()).await.unwrap();
+        db.batch(vec![put("a/2", b"two"), put("b", b"three")])
+            .await
+            .unwrap();
+        db.delete("b").await.unwrap();
+    }
+    let db = RedbBackend::open(&path).unwrap();
+    assert_eq!(db.get("a/1").await.unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(db.get("a/2").await.unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(db.get("b").await.unwrap(), None);
+    assert_eq!(db.list("").await.unwrap(), vec!["a/".to_string()]);
+}
+
+#[tokio::test]
+async fn redb_list_skips_large_subtrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RedbBackend::open(dir.path().join("coffer.redb")).unwrap();
+    let mut writes: Vec<PhysicalWrite> = (0..2000)
+        .map(|i| put(&format!("top/big/{i:05}"), b"x"))
+        .collect();
+    writes.push(put("top/big.txt", b"x"));
+    writes.push(put("top/big0", b"x"));
+    writes.push(put("top/z", b"x"));
+    db.batch(writes).await.unwrap();
+    assert_eq!(
+        db.list("top/").await.unwrap(),
+        vec![
+            "big.txt".to_string(),
+            "big/".to_string(),
+            "big0".to_string(),
+            "z".to_string()
+        ]
+    );
+    let memory = MemoryBackend::new();
+    for k in db.scan("", None, usize::MAX).await.unwrap() {
+        memory.put(&k, Vec::new()).await.unwrap();
+    }
+    assert_eq!(
+        memory.list("top/").await.unwrap(),
+        db.list("top/").await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn failed_batch_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for inner in [
+        Arc::new(MemoryBackend::new()) as Arc<dyn PhysicalBackend>,
+        Arc::new(RedbBackend::open(dir.path().join("f.redb")).unwrap()),
+    ] {
+        inner.put("existing", b"old".to_vec()).await.unwrap();
+        let faults = FaultInjector::new(inner.clone());
+        let batch = vec![
+            put("new", b"n"),
+            put("existing", b"new"),
+            PhysicalWrite {
+                key: "other".into(),
+                value: None,
+            },
+        ];
+
+        faults.fail_next_writes(1);
+        let err = faults.batch(batch.clone()).await.unwrap_err();
+        assert_eq!(err, StorageError::Backend(INJECTED.to_string()));
+        assert_eq!(inner.get("new").await.unwrap(), None);
+        assert_eq!(
+            inner.get("existing").await.unwrap().as_deref(),
+            Some(&b"old"[..])
+        );
+
+        faults.fail_writes_with_prefix("exist");
+        assert!(faults.batch(batch.clone()).await.is_err());
+        assert!(faults.put("existing", b"x".to_vec()).await.is_err());
+        assert!(faults.delete("existing").await.is_err());
+        faults.put("unrelated", b"ok".to_vec()).await.unwrap();
+        assert_eq!(
+            inner.scan("", None, 10).await.unwrap(),
+            vec!["existing".to_string(), "unrelated".to_string()]
+        );
+
+        faults.clear();
+        faults.batch(batch).await.unwrap();
+        assert_eq!(inner.get("new").await.unwrap().as_deref(), Some(&b"n"[..]));
+        assert_eq!(
+            faults.counts(),
+            OpCounts {
+                reads: 0,
+                writes: 6,
+                injected: 4
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn fault_injector_fails_reads_then_recovers() {
+    let faults = FaultInjector::new(Arc::new(MemoryBackend::new()));
+    faults.put("k", b"v".to_vec()).await.unwrap();
+    faults.fail_next_reads(3);
+    assert!(faults.get("k").await.is_err());
+    assert!(faults.list("").await.is_err());
+    assert!(faults.scan("", None, 1).await.is_err());
+    assert_eq!(faults.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        faults.counts(),
+        OpCounts {
+            reads: 4,
+            writes: 1,
+            injected: 3
+        }
+    );
+    assert_eq!(
+        faults.inner().get("k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
+#[tokio::test]
+async fn logical_batch_through_a_view() {
+    let inner = Arc::new(MemoryStorage::new());
+    let view = StorageView::new(inner.clone(), "v/");
+    view.batch(vec![
+        Write::put("a", SecretBytes::from_slice(b"1")),
+        Write::delete("b"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        inner.scan("", None, 10).await.unwrap(),
+        vec!["v/a".to_string()]
+    );
+}
