@@ -56,7 +56,10 @@ pub(crate) fn canonical_query(raw_query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (reencode_query_component(name), reencode_query_component(value))
+            (
+                reencode_query_component(name),
+                reencode_query_component(value),
+            )
         })
         .collect();
     pairs.sort();
@@ -98,7 +101,10 @@ fn push_canonical_header(out: &mut Vec<u8>, headers: &HeaderMap, name: &str) {
 fn push_trimmed_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
     let mut previous_space = false;
     for &b in &value[start..end] {
         if b == b' ' {
