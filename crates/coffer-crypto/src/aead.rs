@@ -83,20 +83,13 @@ impl AeadKey {
 
     /// Like [`AeadKey::seal`], but appends the sealed message to `out`, so that a caller can
     /// put a header in front of it without a second allocation.
-    pub fn seal_append(
-        &self,
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), CryptoError> {
+    pub fn seal_append(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         let start = out.len();
         out.reserve(plaintext.len() + OVERHEAD);
         out.extend_from_slice(&[0u8; NONCE_LEN]);
         out.extend_from_slice(plaintext);
         let body = start + NONCE_LEN;
-        let sealed = self
-            .0
-            .seal_in_place_separate_tag(Aad::from(aad), &mut out[body..]);
+        let sealed = self.0.seal_in_place_separate_tag(Aad::from(aad), &mut out[body..]);
         let (nonce, tag) = match sealed {
             Ok(parts) => parts,
             Err(_) => {
@@ -184,18 +177,11 @@ mod tests {
         let other = Key256::generate().unwrap();
         let sealed = seal(&key, b"a", b"secret").unwrap();
         assert_eq!(open(&key, b"b", &sealed).err(), Some(CryptoError::Decrypt));
-        assert_eq!(
-            open(&other, b"a", &sealed).err(),
-            Some(CryptoError::Decrypt)
-        );
+        assert_eq!(open(&other, b"a", &sealed).err(), Some(CryptoError::Decrypt));
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert_eq!(
-                open(&key, b"a", &bad).err(),
-                Some(CryptoError::Decrypt),
-                "byte {i}"
-            );
+            assert_eq!(open(&key, b"a", &bad).err(), Some(CryptoError::Decrypt), "byte {i}");
         }
         assert_eq!(
             open(&key, b"a", &sealed[..OVERHEAD - 1]).err(),
@@ -218,14 +204,8 @@ mod tests {
 
     #[test]
     fn key_length_is_checked() {
-        assert_eq!(
-            Key256::from_bytes(&[0u8; 31]).err(),
-            Some(CryptoError::KeyLength)
-        );
-        assert_eq!(
-            Key256::from_bytes(&[0u8; 33]).err(),
-            Some(CryptoError::KeyLength)
-        );
+        assert_eq!(Key256::from_bytes(&[0u8; 31]).err(), Some(CryptoError::KeyLength));
+        assert_eq!(Key256::from_bytes(&[0u8; 33]).err(), Some(CryptoError::KeyLength));
         let k = Key256::from_bytes(&[7u8; 32]).unwrap();
         assert_eq!(k.expose(), &[7u8; 32]);
         assert!(k.ct_eq(&k.clone()));

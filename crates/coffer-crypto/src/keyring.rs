@@ -65,10 +65,7 @@ impl Keyring {
     /// Fails only if the system RNG fails or the term counter would overflow.
     pub fn rotate(&mut self) -> Result<u32, CryptoError> {
         // Term u32::MAX + 1 does not exist; after four billion rotations the next one fails.
-        let next = self
-            .active
-            .checked_add(1)
-            .ok_or(CryptoError::UnknownTerm(u32::MAX))?;
+        let next = self.active.checked_add(1).ok_or(CryptoError::UnknownTerm(u32::MAX))?;
         let key = Key256::generate()?;
         self.terms.insert(
             next,
@@ -156,8 +153,7 @@ impl Keyring {
 impl fmt::Debug for Keyring {
     /// Prints the active term and each term's install time, never a key.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let installed: BTreeMap<u32, u64> =
-            self.terms.iter().map(|(t, k)| (*t, k.installed)).collect();
+        let installed: BTreeMap<u32, u64> = self.terms.iter().map(|(t, k)| (*t, k.installed)).collect();
         f.debug_struct("Keyring")
             .field("active", &self.active)
             .field("installed", &installed)
@@ -231,10 +227,7 @@ mod tests {
         assert!(ring.active_key().unwrap().ct_eq(ring.key(3).unwrap()));
         assert_eq!(ring.key(4).err(), Some(CryptoError::UnknownTerm(4)));
         assert_eq!(ring.key(0).err(), Some(CryptoError::UnknownTerm(0)));
-        assert_eq!(
-            ring.terms().map(|(t, _)| t).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(ring.terms().map(|(t, _)| t).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]

@@ -46,18 +46,11 @@ pub fn split(key: &Key256, shares: u8, threshold: u8) -> Result<Vec<SecretBytes>
         )));
     }
     if threshold == 1 {
-        return Ok((1..=shares)
-            .map(|x| encode_raw(1, x, key.expose()))
-            .collect());
+        return Ok((1..=shares).map(|x| encode_raw(1, x, key.expose())).collect());
     }
     let mut rng = SystemRng::default();
-    let raw = vsss_rs::Gf256::split_bytes(
-        usize::from(threshold),
-        usize::from(shares),
-        key.expose(),
-        &mut rng,
-    )
-    .map_err(|e| CryptoError::Shares(format!("split failed: {e}")))?;
+    let raw = vsss_rs::Gf256::split_bytes(usize::from(threshold), usize::from(shares), key.expose(), &mut rng)
+        .map_err(|e| CryptoError::Shares(format!("split failed: {e}")))?;
     // Wrap the library's output at once, so it is wiped whatever happens next.
     let raw = Zeroizing::new(raw);
     if rng.failed {
@@ -107,11 +100,9 @@ pub fn combine(shares: &[SecretBytes]) -> Result<Key256, CryptoError> {
         // Every share of a threshold-1 split carries the key itself.
         return Key256::from_bytes(parse(first)?.y);
     }
-    let points: Zeroizing<Vec<Vec<u8>>> =
-        Zeroizing::new(shares.iter().map(|s| s.expose()[2..].to_vec()).collect());
+    let points: Zeroizing<Vec<Vec<u8>>> = Zeroizing::new(shares.iter().map(|s| s.expose()[2..].to_vec()).collect());
     let secret = Zeroizing::new(
-        vsss_rs::Gf256::combine_bytes(&*points)
-            .map_err(|e| CryptoError::Shares(format!("combine failed: {e}")))?,
+        vsss_rs::Gf256::combine_bytes(&*points).map_err(|e| CryptoError::Shares(format!("combine failed: {e}")))?,
     );
     Key256::from_bytes(&secret)
 }
@@ -148,9 +139,7 @@ struct ParsedShare<'a> {
 
 fn parse(share: &SecretBytes) -> Result<ParsedShare<'_>, CryptoError> {
     match share.expose() {
-        [SHARE_VERSION, threshold, x, y @ ..]
-            if y.len() == Key256::LEN && *threshold >= 1 && *x >= 1 =>
-        {
+        [SHARE_VERSION, threshold, x, y @ ..] if y.len() == Key256::LEN && *threshold >= 1 && *x >= 1 => {
             Ok(ParsedShare {
                 threshold: *threshold,
                 x: *x,
@@ -233,8 +222,7 @@ mod tests {
     #[test]
     fn too_few_duplicate_and_malformed_shares_fail() {
         let shares = split(&key(), 5, 3).unwrap();
-        let is_shares_err =
-            |r: Result<Key256, CryptoError>| matches!(r, Err(CryptoError::Shares(_)));
+        let is_shares_err = |r: Result<Key256, CryptoError>| matches!(r, Err(CryptoError::Shares(_)));
         assert!(is_shares_err(combine(&shares[..2])));
         assert!(is_shares_err(combine(&[])));
         assert!(is_shares_err(combine(&[
@@ -304,10 +292,7 @@ mod tests {
         let back = decode_share(&format!(" {}\n", text.expose())).unwrap();
         assert!(back == shares[0]);
         assert_eq!(share_threshold(&back).unwrap(), 2);
-        assert!(matches!(
-            decode_share("not base64!"),
-            Err(CryptoError::Shares(_))
-        ));
+        assert!(matches!(decode_share("not base64!"), Err(CryptoError::Shares(_))));
         assert!(matches!(decode_share("AAAA"), Err(CryptoError::Shares(_))));
     }
 

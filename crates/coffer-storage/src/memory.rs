@@ -27,12 +27,7 @@ fn list_level<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
     out
 }
 
-fn scan_keys<V>(
-    map: &BTreeMap<String, V>,
-    prefix: &str,
-    after: Option<&str>,
-    limit: usize,
-) -> Vec<String> {
+fn scan_keys<V>(map: &BTreeMap<String, V>, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
     use std::ops::Bound;
     let start = match after {
         Some(a) if a >= prefix => Bound::Excluded(a.to_string()),

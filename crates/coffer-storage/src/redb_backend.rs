@@ -60,9 +60,7 @@ impl RedbBackend {
                 for w in &writes {
                     match &w.value {
                         Some(v) => {
-                            table
-                                .insert(w.key.as_str(), v.as_slice())
-                                .map_err(backend_err)?;
+                            table.insert(w.key.as_str(), v.as_slice()).map_err(backend_err)?;
                         }
                         None => {
                             table.remove(w.key.as_str()).map_err(backend_err)?;
@@ -115,9 +113,7 @@ impl PhysicalBackend for RedbBackend {
             let mut start: Bound<String> = Bound::Included(prefix.clone());
             loop {
                 let lower = as_str_bound(&start);
-                let mut range = table
-                    .range::<&str>((lower, Bound::Unbounded))
-                    .map_err(backend_err)?;
+                let mut range = table.range::<&str>((lower, Bound::Unbounded)).map_err(backend_err)?;
                 let Some(entry) = range.next() else { break };
                 let (key, _) = entry.map_err(backend_err)?;
                 let key = key.value();
@@ -180,8 +176,7 @@ impl PhysicalBackend for RedbBackend {
 /// Begins a write transaction that is durable on commit.
 fn begin_write(db: &Database) -> Result<redb::WriteTransaction> {
     let mut txn = db.begin_write().map_err(backend_err)?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(backend_err)?;
+    txn.set_durability(Durability::Immediate).map_err(backend_err)?;
     Ok(txn)
 }
 

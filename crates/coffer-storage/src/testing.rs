@@ -177,11 +177,7 @@ async fn run(kv: &dyn Kv, what: &str) {
     let large: Vec<u8> = (0..1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
-    ok!(
-        what,
-        "put 1 MiB",
-        kv.put("large/value", large.clone()).await
-    );
+    ok!(what, "put 1 MiB", kv.put("large/value", large.clone()).await);
     let got = ok!(what, "get 1 MiB", kv.get("large/value").await);
     if got.as_deref() != Some(large.as_slice()) {
         panic!(
@@ -192,11 +188,7 @@ async fn run(kv: &dyn Kv, what: &str) {
     ok!(what, "delete 1 MiB", kv.delete("large/value").await);
 
     // Keys outside ASCII.
-    for (key, value) in [
-        ("ünï/cødé/🔑", b"u1"),
-        ("ünï/ключ", b"u2"),
-        ("日本/語", b"u3"),
-    ] {
+    for (key, value) in [("ünï/cødé/🔑", b"u1"), ("ünï/ключ", b"u2"), ("日本/語", b"u3")] {
         ok!(what, "put unicode key", kv.put(key, value.to_vec()).await);
         check_eq!(
             what,
@@ -222,15 +214,9 @@ async fn run(kv: &dyn Kv, what: &str) {
     }
 
     // One-level listing: files, then each directory once with a trailing '/'.
-    let tree = [
-        "a", "a/b", "a/c/d", "a/c/e", "a/c/f/g", "a/h", "ab", "b/x", "b/y/z",
-    ];
+    let tree = ["a", "a/b", "a/c/d", "a/c/e", "a/c/f/g", "a/h", "ab", "b/x", "b/y/z"];
     for key in tree {
-        ok!(
-            what,
-            "put tree key",
-            kv.put(key, key.as_bytes().to_vec()).await
-        );
+        ok!(what, "put tree key", kv.put(key, key.as_bytes().to_vec()).await);
     }
     check_eq!(
         what,
@@ -368,12 +354,7 @@ async fn run(kv: &dyn Kv, what: &str) {
         ok!(what, "get", kv.get("batch/twice").await),
         Some(b"second".to_vec())
     );
-    check_eq!(
-        what,
-        "batch delete",
-        ok!(what, "get", kv.get("batch/gone").await),
-        None
-    );
+    check_eq!(what, "batch delete", ok!(what, "get", kv.get("batch/gone").await), None);
     ok!(what, "empty batch", kv.batch(Vec::new()).await);
     ok!(
         what,

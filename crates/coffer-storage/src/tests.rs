@@ -54,10 +54,7 @@ async fn fault_injector_without_faults_passes() {
 #[tokio::test]
 async fn storage_view_passes_and_stays_inside_its_prefix() {
     let inner = Arc::new(MemoryStorage::new());
-    inner
-        .put("outside", SecretBytes::from_slice(b"o"))
-        .await
-        .unwrap();
+    inner.put("outside", SecretBytes::from_slice(b"o")).await.unwrap();
     inner
         .put("logical/ab", SecretBytes::from_slice(b"sibling"))
         .await
@@ -66,32 +63,17 @@ async fn storage_view_passes_and_stays_inside_its_prefix() {
     exercise_storage(&view).await;
 
     view.put("k", SecretBytes::from_slice(b"v")).await.unwrap();
-    assert_eq!(
-        inner.get("logical/a/k").await.unwrap().unwrap().expose(),
-        b"v"
-    );
-    assert_eq!(
-        view.scan("", None, 10).await.unwrap(),
-        vec!["k".to_string()]
-    );
+    assert_eq!(inner.get("logical/a/k").await.unwrap().unwrap().expose(), b"v");
+    assert_eq!(view.scan("", None, 10).await.unwrap(), vec!["k".to_string()]);
     let sub = view.sub_view("sub/");
     sub.put("x", SecretBytes::from_slice(b"y")).await.unwrap();
     assert_eq!(sub.prefix(), "logical/a/sub/");
-    assert_eq!(
-        view.list("").await.unwrap(),
-        vec!["k".to_string(), "sub/".to_string()]
-    );
-    assert_eq!(
-        view.scan("sub/", None, 10).await.unwrap(),
-        vec!["sub/x".to_string()]
-    );
+    assert_eq!(view.list("").await.unwrap(), vec!["k".to_string(), "sub/".to_string()]);
+    assert_eq!(view.scan("sub/", None, 10).await.unwrap(), vec!["sub/x".to_string()]);
     assert_eq!(sub.scan("", None, 10).await.unwrap(), vec!["x".to_string()]);
     assert!(view.get("../outside").await.unwrap().is_none());
     assert_eq!(inner.get("outside").await.unwrap().unwrap().expose(), b"o");
-    assert_eq!(
-        inner.get("logical/ab").await.unwrap().unwrap().expose(),
-        b"sibling"
-    );
+    assert_eq!(inner.get("logical/ab").await.unwrap().unwrap().expose(), b"sibling");
 }
 
 #[tokio::test]
@@ -101,9 +83,7 @@ async fn redb_data_survives_reopen() {
     {
         let db = RedbBackend::open(&path).unwrap();
         db.put("a/1", b"one".to_vec()).await.unwrap();
-        db.batch(vec![put("a/2", b"two"), put("b", b"three")])
-            .await
-            .unwrap();
+        db.batch(vec![put("a/2", b"two"), put("b", b"three")]).await.unwrap();
         db.delete("b").await.unwrap();
     }
     let db = RedbBackend::open(&path).unwrap();
@@ -117,9 +97,7 @@ async fn redb_data_survives_reopen() {
 async fn redb_list_skips_large_subtrees() {
     let dir = tempfile::tempdir().unwrap();
     let db = RedbBackend::open(dir.path().join("coffer.redb")).unwrap();
-    let mut writes: Vec<PhysicalWrite> = (0..2000)
-        .map(|i| put(&format!("top/big/{i:05}"), b"x"))
-        .collect();
+    let mut writes: Vec<PhysicalWrite> = (0..2000).map(|i| put(&format!("top/big/{i:05}"), b"x")).collect();
     writes.push(put("top/big.txt", b"x"));
     writes.push(put("top/big0", b"x"));
     writes.push(put("top/z", b"x"));
@@ -137,10 +115,7 @@ async fn redb_list_skips_large_subtrees() {
     for k in db.scan("", None, usize::MAX).await.unwrap() {
         memory.put(&k, Vec::new()).await.unwrap();
     }
-    assert_eq!(
-        memory.list("top/").await.unwrap(),
-        db.list("top/").await.unwrap()
-    );
+    assert_eq!(memory.list("top/").await.unwrap(), db.list("top/").await.unwrap());
 }
 
 #[tokio::test]
@@ -165,10 +140,7 @@ async fn failed_batch_writes_nothing() {
         let err = faults.batch(batch.clone()).await.unwrap_err();
         assert_eq!(err, StorageError::Backend(INJECTED.to_string()));
         assert_eq!(inner.get("new").await.unwrap(), None);
-        assert_eq!(
-            inner.get("existing").await.unwrap().as_deref(),
-            Some(&b"old"[..])
-        );
+        assert_eq!(inner.get("existing").await.unwrap().as_deref(), Some(&b"old"[..]));
 
         faults.fail_writes_with_prefix("exist");
         assert!(faults.batch(batch.clone()).await.is_err());
@@ -211,24 +183,15 @@ async fn fault_injector_fails_reads_then_recovers() {
             injected: 3
         }
     );
-    assert_eq!(
-        faults.inner().get("k").await.unwrap().as_deref(),
-        Some(&b"v"[..])
-    );
+    assert_eq!(faults.inner().get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
 }
 
 #[tokio::test]
 async fn logical_batch_through_a_view() {
     let inner = Arc::new(MemoryStorage::new());
     let view = StorageView::new(inner.clone(), "v/");
-    view.batch(vec![
-        Write::put("a", SecretBytes::from_slice(b"1")),
-        Write::delete("b"),
-    ])
-    .await
-    .unwrap();
-    assert_eq!(
-        inner.scan("", None, 10).await.unwrap(),
-        vec!["v/a".to_string()]
-    );
+    view.batch(vec![Write::put("a", SecretBytes::from_slice(b"1")), Write::delete("b")])
+        .await
+        .unwrap();
+    assert_eq!(inner.scan("", None, 10).await.unwrap(), vec!["v/a".to_string()]);
 }

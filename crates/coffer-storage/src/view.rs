@@ -73,10 +73,7 @@ impl Storage for StorageView {
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let after = after.map(|a| self.full(a));
-        let keys = self
-            .inner
-            .scan(&self.full(prefix), after.as_deref(), limit)
-            .await?;
+        let keys = self.inner.scan(&self.full(prefix), after.as_deref(), limit).await?;
         // Every key under `prefix + prefix'` starts with `prefix`; anything else would be a bug
         // in the storage below, and is dropped rather than leaked to the engine.
         Ok(keys
