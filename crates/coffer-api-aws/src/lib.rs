@@ -1,1 +1,108 @@
-//! placeholder
+//! The AWS JSON 1.1 front end.
+//!
+//! One route, `POST /`, serves every AWS service Coffer speaks: the service and operation come
+//! from `X-Amz-Target` (`secretsmanager.GetSecretValue`). Each request is authenticated with
+//! SigV4 against an access key Coffer issued, handed to [`Core::handle_aws`], and the result
+//! or error is written in the exact wire form AWS uses (`__type`, message, HTTP status,
+//! `x-amzn-RequestId`). This crate is the only one that knows that wire form.
+
+mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::response::Response;
+use axum::routing::post;
+use coffer_core::{AwsService, Core, CoreError};
+use coffer_sigv4::{SignedRequest, SigningKeyCache};
+use serde_json::Value;
+
+pub use wire::{AwsWireError, error_response, json_response};
+
+/// Shared state of the AWS front end.
+pub struct AwsFrontEnd {
+    core: Arc<Core>,
+    signing_keys: SigningKeyCache,
+}
+
+/// The routes of the AWS front end: `POST /`, plus `POST /moto-api/reset` (refused unless the
+/// server runs in dev mode with `--dev-allow-reset`).
+pub fn router(core: Arc<Core>) -> Router {
+    let state = Arc::new(AwsFrontEnd { core, signing_keys: SigningKeyCache::default() });
+    Router::new()
+        .route("/", post(handle))
+        .route("/moto-api/reset", post(moto_reset))
+        .with_state(state)
+}
+
+async fn moto_reset(State(fe): State<Arc<AwsFrontEnd>>) -> Response {
+    match fe.core.reset().await {
+        Ok(()) => json_response(&serde_json::json!({"status": "ok"}), &wire::request_id()),
+        Err(e) => AwsWireError::from_core(&e).into_response(&wire::request_id()),
+    }
+}
+
+async fn handle(
+    State(fe): State<Arc<AwsFrontEnd>>,
+    method: Method,
+    uri: Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = wire::request_id();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    // HTTP/2 carries the host in the URI authority, not a header; SigV4 signed it as `host`.
+    if !headers.contains_key(http::header::HOST) {
+        if let Some(authority) = uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
+                headers.insert(http::header::HOST, v);
+            }
+        }
+    }
+    let result = serve(&fe, &method, &uri, &headers, &body, &target).await;
+    match result {
+        Ok(v) => json_response(&v, &request_id),
+        Err(e) => e.into_response(&request_id),
+    }
+}
+
+async fn serve(
+    fe: &AwsFrontEnd,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    target: &str,
+) -> Result<Value, AwsWireError> {
+    // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
+    let auth = coffer_sigv4::parse_authorization(headers).map_err(AwsWireError::from_sigv4)?;
+    let key = match fe.core.access_key(&auth.credential.access_key_id).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return Err(AwsWireError::from_sigv4(coffer_sigv4::SigV4Error::UnrecognizedClient)),
+        Err(e) => return Err(AwsWireError::from_core(&e)),
+    };
+    let req = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers,
+        body,
+    };
+    coffer_sigv4::verify(&req, &auth, &key.secret, fe.core.clock().now(), &fe.signing_keys)
+        .map_err(AwsWireError::from_sigv4)?;
+
+    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+    let service = AwsService::from_target_prefix(prefix).ok_or_else(AwsWireError::unknown_operation)?;
+    if operation.is_empty() {
+        return Err(AwsWireError::unknown_operation());
+    }
+    auth.check_service(service.signing_name()).map_err(AwsWireError::from_sigv4)?;
+    let input = wire::parse_body(body)?;
+    fe.core
+        .handle_aws(&key.principal, &auth.credential.region, service, operation, input)
+        .await
+        .map_err(|e: CoreError| AwsWireError::from_core(&e))
+}

@@ -1,1 +1,41 @@
-//! placeholder
+//! Coffer's core: the one place every request passes through.
+//!
+//! [`Core`] owns the barrier (seal state and encryption at rest), the identity store (access
+//! keys and tokens), the engines mounted on the barrier, and the background jobs. Protocol
+//! front ends (`coffer-api-aws`, `coffer-api-vault`) authenticate a caller through
+//! [`Core::access_key`] / [`Core::token`] and then call [`Core::handle_aws`]; they never touch
+//! storage or engines directly.
+
+mod clock;
+mod core;
+mod error;
+mod identity;
+
+pub use crate::clock::Clock;
+pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials, SealStatus};
+pub use crate::error::CoreError;
+pub use crate::identity::{AccessKey, Principal};
+pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
+
+/// The AWS services Coffer answers on `POST /`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsService {
+    SecretsManager,
+}
+
+impl AwsService {
+    /// Maps an `X-Amz-Target` prefix to a service.
+    pub fn from_target_prefix(prefix: &str) -> Option<Self> {
+        match prefix {
+            "secretsmanager" => Some(Self::SecretsManager),
+            _ => None,
+        }
+    }
+
+    /// The SigV4 signing name that must appear in the credential scope.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Self::SecretsManager => "secretsmanager",
+        }
+    }
+}

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `coffer` binary: `coffer server` runs the server; `coffer operator ...` initializes,
+//! unseals, seals and inspects a running server over its HTTP API.
+//!
+//! This is the only crate that reads config files, the environment and signals, and the only
+//! one that names a concrete storage backend.
+
+mod cli;
+mod config;
+mod operator;
+mod server;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Server(args) => server::run(args).await.map(|()| 0u8),
+            cli::Command::Operator(op) => operator::run(op).await,
+        }
+    });
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

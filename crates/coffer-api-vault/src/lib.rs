@@ -1,0 +1,242 @@
+//! The Vault-compatible HTTP front end, under `/v1`.
+//!
+//! Today it serves the operator surface that `coffer operator ...`, the `vault`/`bao` CLI and
+//! hvac use to initialize, unseal, seal and inspect a server: `sys/init`, `sys/unseal`,
+//! `sys/seal`, `sys/seal-status`, `sys/health`, `sys/rotate`, `sys/key-status`. These are
+//! Vault's raw handlers: no response envelope. Errors use Vault's `{"errors": [...]}` form.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use coffer_core::{Core, CoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The `/v1/sys/*` routes.
+pub fn router(core: Arc<Core>) -> Router {
+    Router::new()
+        .route("/v1/sys/init", get(init_status).put(init).post(init))
+        .route("/v1/sys/unseal", post(unseal).put(unseal))
+        .route("/v1/sys/seal", post(seal).put(seal))
+        .route("/v1/sys/seal-status", get(seal_status))
+        .route("/v1/sys/health", get(health).head(health))
+        .route("/v1/sys/rotate", post(rotate).put(rotate))
+        .route("/v1/sys/key-status", get(key_status))
+        .route("/v1/sys/coffer/clock", post(advance_clock))
+        .with_state(core)
+}
+
+fn errors(status: StatusCode, msgs: &[&str]) -> Response {
+    (status, Json(json!({ "errors": msgs }))).into_response()
+}
+
+fn core_error(e: &CoreError) -> Response {
+    match e {
+        CoreError::Sealed => errors(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"]),
+        CoreError::NotInitialized => errors(StatusCode::NOT_IMPLEMENTED, &["Vault is not initialized"]),
+        CoreError::AlreadyInitialized => errors(StatusCode::BAD_REQUEST, &["Vault is already initialized"]),
+        CoreError::BadRequest(m) => errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
+        CoreError::PermissionDenied => errors(StatusCode::FORBIDDEN, &["permission denied"]),
+        CoreError::DevOnly(_) => errors(StatusCode::BAD_REQUEST, &[e.to_string().as_str()]),
+        CoreError::Aws(a) => errors(StatusCode::BAD_REQUEST, &[a.message.as_str()]),
+        CoreError::Storage(_) | CoreError::Internal(_) => {
+            tracing::error!(error = %e, "internal error serving a sys request");
+            errors(StatusCode::INTERNAL_SERVER_ERROR, &["internal error"])
+        }
+    }
+}
+
+fn token(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(t.to_string());
+    }
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+}
+
+/// Parses an optional JSON body; clients send `PUT` with or without one.
+fn body_json(body: &str) -> Result<Value, Response> {
+    if body.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(body).map_err(|e| errors(StatusCode::BAD_REQUEST, &[format!("failed to parse JSON input: {e}").as_str()]))
+}
+
+async fn init_status(State(core): State<Arc<Core>>) -> Response {
+    match core.seal_status().await {
+        Ok(s) => Json(json!({ "initialized": s.initialized })).into_response(),
+        Err(e) => core_error(&e),
+    }
+}
+
+async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let shares = v.get("secret_shares").and_then(Value::as_u64);
+    let threshold = v.get("secret_threshold").and_then(Value::as_u64);
+    let (Some(shares), Some(threshold)) = (shares, threshold) else {
+        return errors(StatusCode::BAD_REQUEST, &["secret_shares and secret_threshold are required"]);
+    };
+    let (Ok(shares), Ok(threshold)) = (u8::try_from(shares), u8::try_from(threshold)) else {
+        return errors(StatusCode::BAD_REQUEST, &["secret_shares must be at most 255"]);
+    };
+    match core.init(shares, threshold).await {
+        Ok(out) => {
+            let keys_b64: Vec<&str> = out.unseal_keys.iter().map(|k| k.expose()).collect();
+            let keys_hex: Vec<String> = out
+                .unseal_keys
+                .iter()
+                .map(|k| base64_to_hex(k.expose()))
+                .collect();
+            Json(json!({
+                "keys": keys_hex,
+                "keys_base64": keys_b64,
+                "root_token": out.root.root_token.expose(),
+                "account_id": out.root.account_id,
+                "root_access_key_id": out.root.access_key_id,
+                "root_secret_access_key": String::from_utf8_lossy(out.root.secret_access_key.expose()),
+            }))
+            .into_response()
+        }
+        Err(e) => core_error(&e),
+    }
+}
+
+fn base64_to_hex(b64: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(b64).map(hex::encode).unwrap_or_default()
+}
+
+async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = if v.get("reset").and_then(Value::as_bool) == Some(true) {
+        core.reset_unseal().await
+    } else {
+        let Some(key) = v.get("key").and_then(Value::as_str) else {
+            return errors(StatusCode::BAD_REQUEST, &["'key' must be specified in request body as JSON, or 'reset' set to true"]);
+        };
+        core.unseal(key).await
+    };
+    match result {
+        Ok(s) => Json(seal_status_json(&s)).into_response(),
+        Err(e) => core_error(&e),
+    }
+}
+
+async fn seal(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.seal(token(&headers).as_deref()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => core_error(&e),
+    }
+}
+
+fn seal_status_json(s: &coffer_core::SealStatus) -> Value {
+    json!({
+        "type": "shamir",
+        "initialized": s.initialized,
+        "sealed": s.sealed,
+        "t": s.t,
+        "n": s.n,
+        "progress": s.progress,
+        "nonce": "",
+        "version": env!("CARGO_PKG_VERSION"),
+        "build_date": "",
+        "migration": false,
+        "recovery_seal": false,
+        "storage_type": "coffer",
+    })
+}
+
+async fn seal_status(State(core): State<Arc<Core>>) -> Response {
+    match core.seal_status().await {
+        Ok(s) => Json(seal_status_json(&s)).into_response(),
+        Err(e) => core_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct HealthQuery {
+    sealedcode: Option<u16>,
+    uninitcode: Option<u16>,
+    activecode: Option<u16>,
+}
+
+async fn health(State(core): State<Arc<Core>>, Query(q): Query<HealthQuery>) -> Response {
+    let s = match core.seal_status().await {
+        Ok(s) => s,
+        Err(e) => return core_error(&e),
+    };
+    let code = if !s.initialized {
+        q.uninitcode.unwrap_or(501)
+    } else if s.sealed {
+        q.sealedcode.unwrap_or(503)
+    } else {
+        q.activecode.unwrap_or(200)
+    };
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    let body = json!({
+        "initialized": s.initialized,
+        "sealed": s.sealed,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn rotate(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.rotate(token(&headers).as_deref()).await {
+        Ok(term) => {
+            let data = json!({ "term": term });
+            Json(json!({ "term": term, "data": data })).into_response()
+        }
+        Err(e) => core_error(&e),
+    }
+}
+
+async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.token(token(&headers).as_deref()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
+        Err(e) => return core_error(&e),
+    }
+    match core.seal_status().await {
+        Ok(s) => {
+            let data = json!({ "term": s.key_term });
+            Json(json!({ "term": s.key_term, "data": data })).into_response()
+        }
+        Err(e) => core_error(&e),
+    }
+}
+
+/// Dev mode with `--dev-allow-reset` only: `{"advance_seconds": N}` moves the server clock
+/// forward and runs the background jobs, so tests can watch recovery windows end.
+async fn advance_clock(State(core): State<Arc<Core>>, body: String) -> Response {
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(secs) = v.get("advance_seconds").and_then(Value::as_i64) else {
+        return errors(StatusCode::BAD_REQUEST, &["advance_seconds is required"]);
+    };
+    match core.advance_clock(secs).await {
+        Ok(offset) => Json(json!({ "offset_seconds": offset })).into_response(),
+        Err(e) => core_error(&e),
+    }
+}

@@ -1,0 +1,310 @@
+//! [`Core`]: seal lifecycle, authentication look-ups, dispatch to engines, background jobs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_barrier::Barrier;
+use coffer_crypto::{SecretBytes, SecretString};
+use coffer_engines::RequestContext;
+use coffer_engines::secrets::SecretsEngine;
+use coffer_storage::view::StorageView;
+use coffer_storage::{DynBackend, DynStorage};
+use serde_json::Value;
+
+use crate::identity::{Identities, TokenEntry};
+use crate::{AccessKey, AwsService, Clock, CoreError, Principal};
+
+/// Settings the binary chooses when it builds the core.
+#[derive(Clone, Debug)]
+pub struct CoreOptions {
+    /// Dev mode: enables the dev-only flags below.
+    pub dev_mode: bool,
+    /// Allows `POST /moto-api/reset` (wipes all engine data) and clock moves. Dev mode only.
+    pub allow_reset: bool,
+    /// How often the background jobs (purge after recovery windows) run.
+    pub background_interval: Duration,
+}
+
+impl Default for CoreOptions {
+    fn default() -> Self {
+        Self { dev_mode: false, allow_reset: false, background_interval: Duration::from_secs(30) }
+    }
+}
+
+/// What dev mode is asked to create at start.
+#[derive(Default)]
+pub struct DevInit {
+    /// A fixed access key (`--dev-access-key ID:SECRET`); random when absent.
+    pub access_key: Option<(String, SecretBytes)>,
+    /// A fixed account id (`--dev-account-id`); random when absent.
+    pub account_id: Option<String>,
+    /// A fixed root token; random when absent.
+    pub root_token: Option<String>,
+}
+
+/// The root credentials created at initialization. Shown exactly once.
+pub struct RootCredentials {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretBytes,
+    pub root_token: SecretString,
+}
+
+/// The result of `operator init`.
+pub struct InitOutput {
+    /// Base64 unseal key shares.
+    pub unseal_keys: Vec<SecretString>,
+    pub threshold: u8,
+    pub root: RootCredentials,
+}
+
+/// Seal state as `sys/seal-status` reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SealStatus {
+    pub initialized: bool,
+    pub sealed: bool,
+    /// Threshold.
+    pub t: u8,
+    /// Number of shares.
+    pub n: u8,
+    /// Shares submitted so far towards the threshold.
+    pub progress: u8,
+    /// The barrier's active key term (0 while sealed).
+    pub key_term: u32,
+}
+
+/// The core of one Coffer server.
+pub struct Core {
+    barrier: Arc<Barrier>,
+    identities: Identities,
+    secrets: SecretsEngine,
+    clock: Clock,
+    options: CoreOptions,
+}
+
+impl Core {
+    pub fn new(backend: DynBackend, options: CoreOptions) -> Arc<Self> {
+        let barrier = Arc::new(Barrier::new(backend));
+        let plain: DynStorage = barrier.clone();
+        let identities = Identities::new(Arc::new(StorageView::new(plain.clone(), "sys/")));
+        let secrets = SecretsEngine::new(Arc::new(StorageView::new(plain, "aws/secretsmanager/")));
+        Arc::new(Self {
+            barrier,
+            identities,
+            secrets,
+            clock: Clock::default(),
+            options,
+        })
+    }
+
+    pub fn options(&self) -> &CoreOptions {
+        &self.options
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub async fn seal_status(&self) -> Result<SealStatus, CoreError> {
+        let s = self.barrier.status().await?;
+        Ok(SealStatus {
+            initialized: s.initialized,
+            sealed: s.sealed,
+            t: s.t,
+            n: s.n,
+            progress: s.progress,
+            key_term: s.key_term.unwrap_or(0),
+        })
+    }
+
+    /// Initializes a new server: unseal key shares plus root credentials. The server stays
+    /// sealed afterwards, as Vault's does.
+    pub async fn init(&self, shares: u8, threshold: u8) -> Result<InitOutput, CoreError> {
+        if shares == 0 || threshold == 0 || threshold > shares {
+            return Err(CoreError::BadRequest(format!(
+                "invalid seal configuration: {shares} shares with threshold {threshold}; \
+                 need 1 <= threshold <= shares <= 255"
+            )));
+        }
+        if shares > 1 && threshold < 2 {
+            return Err(CoreError::BadRequest("threshold must be at least 2 when there is more than one share".into()));
+        }
+        if self.barrier.is_initialized().await? {
+            return Err(CoreError::AlreadyInitialized);
+        }
+        let init = self.barrier.initialize(shares, threshold).await?;
+        for key in init.unseal_keys.iter().take(usize::from(threshold)) {
+            self.barrier.submit_unseal_key(key).await?;
+        }
+        let root = self.create_root_credentials(DevInit::default()).await;
+        self.seal_now();
+        Ok(InitOutput { unseal_keys: init.unseal_keys, threshold, root: root? })
+    }
+
+    /// Dev mode: initializes with one share, unseals, and creates the root credentials.
+    /// Returns the root credentials and the single unseal key.
+    pub async fn init_dev(&self, dev: DevInit) -> Result<(RootCredentials, SecretString), CoreError> {
+        let key = self.barrier.initialize_dev().await?;
+        Ok((self.create_root_credentials(dev).await?, key))
+    }
+
+    async fn create_root_credentials(&self, dev: DevInit) -> Result<RootCredentials, CoreError> {
+        let now = self.clock.now().unix_timestamp();
+        let account_id = match dev.account_id {
+            Some(a) => a,
+            None => Identities::generate_account_id()?,
+        };
+        self.identities.create_account(&account_id, now).await?;
+        let (access_key_id, secret_access_key) = match dev.access_key {
+            Some(k) => k,
+            None => Identities::generate_access_key()?,
+        };
+        let principal = Principal::root(&account_id);
+        self.identities.store_access_key(&access_key_id, &secret_access_key, &principal, now).await?;
+        let root_token = match dev.root_token {
+            Some(t) => t,
+            None => Identities::generate_token()?,
+        };
+        let entry = TokenEntry { account_id: account_id.clone(), policies: vec!["root".into()] };
+        self.identities.store_token(&root_token, &entry, now).await?;
+        Ok(RootCredentials { account_id, access_key_id, secret_access_key, root_token: SecretString::new(root_token) })
+    }
+
+    /// Submits one unseal key share (base64 or hex).
+    pub async fn unseal(&self, key: &str) -> Result<SealStatus, CoreError> {
+        if !self.barrier.is_initialized().await? {
+            return Err(CoreError::NotInitialized);
+        }
+        self.barrier.submit_unseal_key(&SecretString::new(key.trim().to_string())).await?;
+        self.seal_status().await
+    }
+
+    /// Forgets the unseal shares submitted so far.
+    pub async fn reset_unseal(&self) -> Result<SealStatus, CoreError> {
+        self.barrier.reset_unseal_progress();
+        self.seal_status().await
+    }
+
+    /// Seals the server; needs the root token.
+    pub async fn seal(&self, token: Option<&str>) -> Result<(), CoreError> {
+        self.require_root_token(token).await?;
+        self.seal_now();
+        Ok(())
+    }
+
+    fn seal_now(&self) {
+        self.barrier.seal();
+        self.identities.clear_cache();
+    }
+
+    /// Adds a new barrier key term; new writes use it, old data stays readable.
+    pub async fn rotate(&self, token: Option<&str>) -> Result<u32, CoreError> {
+        self.require_root_token(token).await?;
+        Ok(self.barrier.rotate().await?)
+    }
+
+    async fn require_root_token(&self, token: Option<&str>) -> Result<TokenEntry, CoreError> {
+        let entry = self.token(token).await?.ok_or(CoreError::PermissionDenied)?;
+        if !entry.is_root() {
+            return Err(CoreError::PermissionDenied);
+        }
+        Ok(entry)
+    }
+
+    /// Resolves a Vault-style token.
+    pub async fn token(&self, token: Option<&str>) -> Result<Option<TokenEntry>, CoreError> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(None) };
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        self.identities.token(token).await
+    }
+
+    /// Looks up an access key for SigV4 verification.
+    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<Arc<AccessKey>>, CoreError> {
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        self.identities.access_key(access_key_id).await
+    }
+
+    /// Handles one authenticated AWS request.
+    pub async fn handle_aws(
+        &self,
+        principal: &Principal,
+        region: &str,
+        service: AwsService,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, CoreError> {
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        let ctx = RequestContext {
+            account_id: principal.account_id.clone(),
+            region: region.to_string(),
+            principal_arn: principal.arn.clone(),
+            now: self.clock.now(),
+        };
+        match service {
+            AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
+        }
+    }
+
+    /// Dev mode with `--dev-allow-reset`: wipes every engine's data (identities stay).
+    pub async fn reset(&self) -> Result<(), CoreError> {
+        if !(self.options.dev_mode && self.options.allow_reset) {
+            return Err(CoreError::DevOnly("reset"));
+        }
+        self.secrets.reset().await?;
+        Ok(())
+    }
+
+    /// Dev mode with `--dev-allow-reset`: moves the clock forward and runs the background
+    /// jobs at once, so tests can watch recovery windows end.
+    pub async fn advance_clock(&self, secs: i64) -> Result<i64, CoreError> {
+        if !(self.options.dev_mode && self.options.allow_reset) {
+            return Err(CoreError::DevOnly("clock control"));
+        }
+        if secs < 0 {
+            return Err(CoreError::BadRequest("the clock only moves forward".into()));
+        }
+        self.clock.advance(secs);
+        self.run_background_once().await?;
+        Ok(self.clock.offset_secs())
+    }
+
+    /// One pass of the background jobs. Does nothing while sealed.
+    pub async fn run_background_once(&self) -> Result<(), CoreError> {
+        if self.barrier.is_sealed() {
+            return Ok(());
+        }
+        let ctx = RequestContext {
+            account_id: String::new(),
+            region: String::new(),
+            principal_arn: "coffer:background".into(),
+            now: self.clock.now(),
+        };
+        let purged = self.secrets.purge_expired(&ctx).await?;
+        if purged > 0 {
+            tracing::info!(purged, "deleted secrets whose recovery window ended");
+        }
+        Ok(())
+    }
+
+    /// Starts the background loop. One node runs it today; with shared storage only the
+    /// leader will.
+    pub fn spawn_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let core = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(core.options.background_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = core.run_background_once().await {
+                    tracing::warn!(error = %e, "background job failed");
+                }
+            }
+        })
+    }
+}

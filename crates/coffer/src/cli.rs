@@ -1,0 +1,108 @@
+//! Command-line interface definitions.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "coffer", version, about = "A self-hosted secrets manager with AWS- and Vault-compatible APIs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Runs the server.
+    Server(ServerArgs),
+    /// Initializes, unseals, seals and inspects a running server.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Dev mode: unsealed, in-memory, root credentials printed. Never for production.
+    #[arg(long)]
+    pub dev: bool,
+    /// Production mode: the TOML config file.
+    #[arg(long, value_name = "FILE", conflicts_with = "dev")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8200; overrides the config file).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Dev mode: keep data in this file instead of memory (the dev credentials are kept in
+    /// PATH.dev-credentials.json so a restart can unseal).
+    #[arg(long, value_name = "PATH", requires = "dev")]
+    pub dev_storage: Option<PathBuf>,
+    /// Dev mode: use this root access key, e.g. `testing:testing` (SigV4 is still verified).
+    #[arg(long, value_name = "ID:SECRET", requires = "dev")]
+    pub dev_access_key: Option<String>,
+    /// Dev mode: use this 12-digit account id, e.g. 123456789012.
+    #[arg(long, value_name = "ID", requires = "dev")]
+    pub dev_account_id: Option<String>,
+    /// Dev mode: use this root token instead of a random one.
+    #[arg(long, value_name = "TOKEN", requires = "dev")]
+    pub dev_root_token: Option<String>,
+    /// Dev mode: enable `POST /moto-api/reset` (wipes all data) and clock control, for
+    /// conformance tests.
+    #[arg(long, requires = "dev")]
+    pub dev_allow_reset: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// The server's address.
+    #[arg(long, env = "COFFER_ADDR", default_value = "http://127.0.0.1:8200", global = true)]
+    pub address: String,
+    /// A PEM CA certificate to trust for the server's TLS certificate.
+    #[arg(long, env = "COFFER_CACERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// The root token (for seal and rotate).
+    #[arg(long, env = "COFFER_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum OperatorCommand {
+    /// Initializes a new server: prints the unseal keys and root credentials exactly once.
+    Init {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Number of unseal key shares.
+        #[arg(long, default_value_t = 5)]
+        shares: u8,
+        /// Shares needed to unseal.
+        #[arg(long, default_value_t = 3)]
+        threshold: u8,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submits one unseal key share (read from stdin when not given).
+    Unseal {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The key share (base64 or hex).
+        key: Option<String>,
+        /// Forget the shares submitted so far.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Seals the server (needs the root token).
+    Seal {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Shows whether the server is initialized and sealed. Exit code 2 when sealed.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Adds a new encryption key term; old data stays readable (needs the root token).
+    Rotate {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}

@@ -1,0 +1,110 @@
+//! The production config file: TOML, unknown keys rejected, validated into typed settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listener: RawListener,
+    storage: RawStorage,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Option<SocketAddr>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP. Anyone on the network path can read every secret.
+    #[serde(default)]
+    dangerous_plaintext_http: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: PathBuf,
+}
+
+/// How the listener is secured.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    Tls { cert: PathBuf, key: PathBuf },
+    DangerousPlaintext,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub transport: Transport,
+    pub storage_path: PathBuf,
+}
+
+pub fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8200))
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let raw: RawConfig = toml::from_str(text)?;
+        let transport = match (raw.listener.tls_cert_file, raw.listener.tls_key_file, raw.listener.dangerous_plaintext_http) {
+            (Some(cert), Some(key), false) => Transport::Tls { cert, key },
+            (None, None, true) => Transport::DangerousPlaintext,
+            (Some(_), Some(_), true) => bail!("listener: set either TLS files or dangerous_plaintext_http, not both"),
+            (Some(_), None, _) | (None, Some(_), _) => {
+                bail!("listener: tls_cert_file and tls_key_file must be given together")
+            }
+            (None, None, false) => bail!(
+                "listener: TLS is required: set tls_cert_file and tls_key_file \
+                 (or dangerous_plaintext_http = true to serve secrets over plain HTTP)"
+            ),
+        };
+        if raw.storage.path.as_os_str().is_empty() {
+            bail!("storage: path must not be empty");
+        }
+        Ok(Self {
+            listen: raw.listener.address.unwrap_or_else(default_listen),
+            transport,
+            storage_path: raw.storage.path,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_config() {
+        let c = Config::parse(
+            "[listener]\naddress = \"0.0.0.0:8443\"\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n[storage]\npath = \"/var/lib/coffer/data.redb\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 8443);
+        assert!(matches!(c.transport, Transport::Tls { .. }));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_missing_tls() {
+        let unknown = Config::parse("[listener]\ndangerous_plaintext_http = true\nbogus = 1\n[storage]\npath = \"x\"\n");
+        assert!(format!("{:#}", unknown.unwrap_err()).contains("bogus"));
+        let no_tls = Config::parse("[listener]\n[storage]\npath = \"x\"\n");
+        assert!(format!("{:#}", no_tls.unwrap_err()).contains("TLS is required"));
+        let half = Config::parse("[listener]\ntls_cert_file = \"c\"\n[storage]\npath = \"x\"\n");
+        assert!(half.is_err());
+        let plain = Config::parse("[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n").unwrap();
+        assert!(matches!(plain.transport, Transport::DangerousPlaintext));
+        assert_eq!(plain.listen.to_string(), "127.0.0.1:8200");
+    }
+}

@@ -1,0 +1,297 @@
+//! `coffer server`: builds the storage backend and the core, then serves every API on one
+//! listener (plain HTTP in dev mode; TLS with rustls in production unless the config opts
+//! out with `dangerous_plaintext_http`).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use coffer_core::{Core, CoreOptions, DevInit, RootCredentials};
+use coffer_crypto::{SecretBytes, SecretString};
+use coffer_storage::DynBackend;
+use coffer_storage::memory::MemoryBackend;
+use coffer_storage::redb_backend::RedbBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ServerArgs;
+use crate::config::{self, Config, Transport};
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    init_logging();
+    if args.dev {
+        run_dev(args).await
+    } else {
+        let Some(path) = args.config.as_deref() else {
+            bail!("give --config FILE for production mode, or --dev for a throwaway dev server");
+        };
+        let mut cfg = Config::load(path)?;
+        if let Some(listen) = args.listen {
+            cfg.listen = listen;
+        }
+        run_production(cfg).await
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}
+
+/// Every API on one router.
+fn app(core: Arc<Core>) -> Router {
+    Router::new()
+        .merge(coffer_api_aws::router(core.clone()))
+        .merge(coffer_api_vault::router(core))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/v1/") {
+        (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "errors": [] }))).into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Logs method, path, AWS target and status at debug level: never headers or bodies, which
+/// carry credentials and secret values.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %path, %target, status = resp.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+/// The dev credentials file written beside `--dev-storage`, so a restart can unseal. Dev mode
+/// only: it holds the unseal key in clear, which is exactly what dev mode trades away.
+#[derive(Serialize, Deserialize)]
+struct DevCredentialsFile {
+    unseal_key: String,
+    account_id: String,
+    access_key_id: String,
+    secret_access_key: String,
+    root_token: String,
+}
+
+fn dev_credentials_path(storage: &Path) -> PathBuf {
+    let mut p = storage.as_os_str().to_owned();
+    p.push(".dev-credentials.json");
+    PathBuf::from(p)
+}
+
+fn parse_dev_access_key(s: &str) -> anyhow::Result<(String, SecretBytes)> {
+    let Some((id, secret)) = s.split_once(':') else {
+        bail!("--dev-access-key must look like ID:SECRET");
+    };
+    if id.is_empty() || secret.is_empty() || id.contains('/') {
+        bail!("--dev-access-key must look like ID:SECRET, both non-empty, without '/'");
+    }
+    Ok((id.to_string(), SecretBytes::from_slice(secret.as_bytes())))
+}
+
+async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
+    let access_key = args.dev_access_key.as_deref().map(parse_dev_access_key).transpose()?;
+    if let Some(a) = &args.dev_account_id {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--dev-account-id must be 12 digits");
+        }
+    }
+    let backend: DynBackend = match &args.dev_storage {
+        Some(path) => Arc::new(RedbBackend::open(path).with_context(|| format!("opening {}", path.display()))?),
+        None => Arc::new(MemoryBackend::new()),
+    };
+    let options = CoreOptions { dev_mode: true, allow_reset: args.dev_allow_reset, background_interval: Duration::from_secs(5) };
+    let core = Core::new(backend, options);
+    let existing = match &args.dev_storage {
+        Some(path) if core.seal_status().await?.initialized => {
+            let creds_path = dev_credentials_path(path);
+            let text = std::fs::read_to_string(&creds_path)
+                .with_context(|| format!("{} is initialized but {} is missing", path.display(), creds_path.display()))?;
+            let creds: DevCredentialsFile = serde_json::from_str(&text).context("reading the dev credentials file")?;
+            core.unseal(&creds.unseal_key).await.context("unsealing with the dev unseal key")?;
+            Some(creds)
+        }
+        _ => None,
+    };
+    let creds = match existing {
+        Some(c) => c,
+        None => {
+            let dev = DevInit { access_key, account_id: args.dev_account_id.clone(), root_token: args.dev_root_token.clone() };
+            let (root, unseal_key) = core.init_dev(dev).await.context("initializing the dev server")?;
+            let creds = dev_file(&root, &unseal_key);
+            if let Some(path) = &args.dev_storage {
+                write_private(&dev_credentials_path(path), &serde_json::to_vec_pretty(&creds)?)?;
+            }
+            creds
+        }
+    };
+    let listen = args.listen.unwrap_or_else(config::default_listen);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
+    core.spawn_background();
+    serve_plain(listener, app(core)).await
+}
+
+fn dev_file(root: &RootCredentials, unseal_key: &SecretString) -> DevCredentialsFile {
+    DevCredentialsFile {
+        unseal_key: unseal_key.expose().to_string(),
+        account_id: root.account_id.clone(),
+        access_key_id: root.access_key_id.clone(),
+        secret_access_key: String::from_utf8_lossy(root.secret_access_key.expose()).into_owned(),
+        root_token: root.root_token.expose().to_string(),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn print_dev_banner(addr: SocketAddr, c: &DevCredentialsFile, storage: Option<&Path>, reset: bool) {
+    let endpoint = format!("http://{addr}");
+    let storage = match storage {
+        Some(p) => format!("file {} (dev mode: the unseal key is kept beside it)", p.display()),
+        None => "in memory (everything is lost when the server stops)".to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Coffer dev server: unsealed, storage {storage}.\n\
+         WARNING: dev mode prints its credentials and is not for production.\n\
+         \n\
+         Endpoint:              {endpoint}\n\
+         Account id:            {account}\n\
+         Root access key id:    {akid}\n\
+         Root secret key:       {secret}\n\
+         Root token:            {token}\n\
+         Unseal key:            {unseal}\n\
+         \n\
+         Point the aws CLI, boto3 and the AWS SDKs at it:\n\
+         \n    export AWS_ENDPOINT_URL={endpoint}\
+         \n    export AWS_ACCESS_KEY_ID={akid}\
+         \n    export AWS_SECRET_ACCESS_KEY={secret}\
+         \n    export AWS_DEFAULT_REGION=us-east-1\
+         \n    export VAULT_ADDR={endpoint}\
+         \n    export VAULT_TOKEN={token}\n\
+         \n\
+         Then, for example:\n\
+         \n    aws --endpoint-url {endpoint} secretsmanager create-secret --name demo/db-password --secret-string 's3cr3t'\
+         \n    aws --endpoint-url {endpoint} secretsmanager get-secret-value --secret-id demo/db-password\n",
+        account = c.account_id,
+        akid = c.access_key_id,
+        secret = c.secret_access_key,
+        token = c.root_token,
+        unseal = c.unseal_key,
+    );
+    if reset {
+        let _ = writeln!(out, "Conformance mode: POST {endpoint}/moto-api/reset wipes all data.\n");
+    }
+    let _ = out.flush();
+}
+
+async fn run_production(cfg: Config) -> anyhow::Result<()> {
+    if let Some(dir) = cfg.storage_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let backend: DynBackend = Arc::new(
+        RedbBackend::open(&cfg.storage_path).with_context(|| format!("opening {}", cfg.storage_path.display()))?,
+    );
+    let core = Core::new(backend, CoreOptions::default());
+    let status = core.seal_status().await?;
+    let std_listener = std::net::TcpListener::bind(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let scheme = match cfg.transport {
+        Transport::Tls { .. } => "https",
+        Transport::DangerousPlaintext => "http",
+    };
+    let next = if !status.initialized {
+        "not initialized: run `coffer operator init`"
+    } else {
+        "sealed: run `coffer operator unseal` with the threshold of key shares"
+    };
+    println!("Coffer listening on {scheme}://{addr} (storage {}); {next}", cfg.storage_path.display());
+    if matches!(cfg.transport, Transport::DangerousPlaintext) {
+        tracing::warn!("serving plain HTTP (dangerous_plaintext_http = true): secrets cross the network in clear");
+    }
+    let _ = std::io::stdout().flush();
+    core.spawn_background();
+    let router = app(core);
+    match cfg.transport {
+        Transport::DangerousPlaintext => serve_plain(tokio::net::TcpListener::from_std(std_listener)?, router).await,
+        Transport::Tls { cert, key } => serve_tls(std_listener, router, &cert, &key).await,
+    }
+}
+
+async fn serve_plain(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn serve_tls(listener: std::net::TcpListener, router: Router, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("serving HTTPS")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

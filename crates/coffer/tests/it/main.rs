@@ -1,0 +1,11 @@
+//! Integration tests: the real `coffer` binary, driven by the AWS SDK for Rust, raw signed
+//! HTTP, and the `coffer operator` CLI. One test binary (as ripgrep does), one module per area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod dev_mode;
+mod production;
+mod secrets_manager;
+mod wire_errors;

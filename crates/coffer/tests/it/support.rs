@@ -1,0 +1,120 @@
+//! Shared helpers: start servers, build SDK clients, sign raw requests.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sdk_secretsmanager as sm;
+use coffer_testkit::{CofferProcess, DevCredentials};
+
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_coffer"))
+}
+
+pub fn start_dev(extra: &[&str]) -> (CofferProcess, DevCredentials) {
+    CofferProcess::start_dev(bin(), extra).expect("start coffer server --dev")
+}
+
+pub fn sm_client(endpoint: &str, akid: &str, secret: &str) -> sm::Client {
+    sm_client_region(endpoint, akid, secret, "us-east-1")
+}
+
+pub fn sm_client_region(endpoint: &str, akid: &str, secret: &str, region: &str) -> sm::Client {
+    let creds = Credentials::new(akid, secret, None, None, "coffer-tests");
+    let conf = sm::Config::builder()
+        .behavior_version(sm::config::BehaviorVersion::latest())
+        .region(sm::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .retry_config(sm::config::retry::RetryConfig::disabled())
+        .build();
+    sm::Client::from_conf(conf)
+}
+
+pub fn dev_client(c: &DevCredentials) -> sm::Client {
+    sm_client(&c.endpoint, &c.access_key_id, &c.secret_access_key)
+}
+
+/// The AWS error code of an SDK error (`ResourceNotFoundException`...).
+pub fn err_code<E, R>(e: &sm::error::SdkError<E, R>) -> String
+where
+    E: sm::error::ProvideErrorMetadata,
+{
+    match e {
+        sm::error::SdkError::ServiceError(se) => se.err().code().unwrap_or("").to_string(),
+        other => format!("not a service error: {other:?}"),
+    }
+}
+
+/// A raw HTTP response.
+pub struct Raw {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+/// Sends `body` to `POST /` with `X-Amz-Target: target`, SigV4-signed by the real
+/// `aws-sigv4` signer with the given credentials and scope.
+pub async fn signed_post(
+    endpoint: &str,
+    akid: &str,
+    secret: &str,
+    service: &str,
+    target: &str,
+    body: &[u8],
+    time: SystemTime,
+) -> Raw {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let host = endpoint.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+    let identity = Credentials::new(akid, secret, None, None, "t").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("host", host),
+        ("x-amz-target", target),
+    ];
+    let signable = SignableRequest::new("POST", format!("{endpoint}/"), headers.iter().copied(), SignableBody::Bytes(body)).unwrap();
+    let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", target)
+        .body(body.to_vec());
+    for (k, v) in instructions.headers() {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Raw { status, body, text }
+}
+
+pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
+    signed_post(&c.endpoint, &c.access_key_id, &c.secret_access_key, "secretsmanager", target, body.as_bytes(), SystemTime::now()).await
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
