@@ -55,12 +55,11 @@ async fn handle(
     let request_id = wire::request_id();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     // HTTP/2 carries the host in the URI authority, not a header; SigV4 signed it as `host`.
-    if !headers.contains_key(http::header::HOST) {
-        if let Some(authority) = uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(authority.as_str()) {
-                headers.insert(http::header::HOST, v);
-            }
-        }
+    if !headers.contains_key(http::header::HOST)
+        && let Some(authority) = uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(http::header::HOST, v);
     }
     let result = serve(&fe, &method, &uri, &headers, &body, &target).await;
     match result {

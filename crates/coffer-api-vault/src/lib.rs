@@ -63,11 +63,11 @@ fn token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Parses an optional JSON body; clients send `PUT` with or without one.
-fn body_json(body: &str) -> Result<Value, Response> {
+fn body_json(body: &str) -> Result<Value, String> {
     if body.trim().is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_str(body).map_err(|e| errors(StatusCode::BAD_REQUEST, &[format!("failed to parse JSON input: {e}").as_str()]))
+    serde_json::from_str(body).map_err(|e| format!("failed to parse JSON input: {e}"))
 }
 
 async fn init_status(State(core): State<Arc<Core>>) -> Response {
@@ -80,7 +80,7 @@ async fn init_status(State(core): State<Arc<Core>>) -> Response {
 async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
     };
     let shares = v.get("secret_shares").and_then(Value::as_u64);
     let threshold = v.get("secret_threshold").and_then(Value::as_u64);
@@ -120,7 +120,7 @@ fn base64_to_hex(b64: &str) -> String {
 async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
     };
     let result = if v.get("reset").and_then(Value::as_bool) == Some(true) {
         core.reset_unseal().await
@@ -230,7 +230,7 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
 async fn advance_clock(State(core): State<Arc<Core>>, body: String) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(m) => return errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
     };
     let Some(secs) = v.get("advance_seconds").and_then(Value::as_i64) else {
         return errors(StatusCode::BAD_REQUEST, &["advance_seconds is required"]);

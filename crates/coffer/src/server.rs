@@ -110,10 +110,10 @@ fn parse_dev_access_key(s: &str) -> anyhow::Result<(String, SecretBytes)> {
 
 async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     let access_key = args.dev_access_key.as_deref().map(parse_dev_access_key).transpose()?;
-    if let Some(a) = &args.dev_account_id {
-        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("--dev-account-id must be 12 digits");
-        }
+    if let Some(a) = &args.dev_account_id
+        && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        bail!("--dev-account-id must be 12 digits");
     }
     let backend: DynBackend = match &args.dev_storage {
         Some(path) => Arc::new(RedbBackend::open(path).with_context(|| format!("opening {}", path.display()))?),

@@ -1,7 +1,7 @@
 //! Shared helpers: start servers, build SDK clients, sign raw requests.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sdk_secretsmanager as sm;
@@ -38,7 +38,8 @@ pub fn dev_client(c: &DevCredentials) -> sm::Client {
 /// The AWS error code of an SDK error (`ResourceNotFoundException`...).
 pub fn err_code<E, R>(e: &sm::error::SdkError<E, R>) -> String
 where
-    E: sm::error::ProvideErrorMetadata,
+    E: sm::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
 {
     match e {
         sm::error::SdkError::ServiceError(se) => se.err().code().unwrap_or("").to_string(),
@@ -101,20 +102,4 @@ pub async fn signed_post(
 
 pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
     signed_post(&c.endpoint, &c.access_key_id, &c.secret_access_key, "secretsmanager", target, body.as_bytes(), SystemTime::now()).await
-}
-
-/// Polls `f` until it returns true or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
