@@ -26,6 +26,8 @@ pub enum AwsErrorCode {
     DecryptionFailure,
     InvalidNextTokenException,
     AccessDeniedException,
+    /// The `X-Amz-Target` names an operation the service does not have.
+    UnknownOperationException,
 }
 
 impl AwsErrorCode {
@@ -47,6 +49,7 @@ impl AwsErrorCode {
             Self::DecryptionFailure => "DecryptionFailure",
             Self::InvalidNextTokenException => "InvalidNextTokenException",
             Self::AccessDeniedException => "AccessDeniedException",
+            Self::UnknownOperationException => "UnknownOperationException",
         }
     }
 
@@ -68,7 +71,8 @@ impl AwsErrorCode {
             | Self::EncryptionFailure
             | Self::DecryptionFailure
             | Self::InvalidNextTokenException
-            | Self::AccessDeniedException => 400,
+            | Self::AccessDeniedException
+            | Self::UnknownOperationException => 400,
         }
     }
 }
@@ -83,7 +87,10 @@ pub struct AwsError {
 
 impl AwsError {
     pub fn new(code: AwsErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -104,6 +111,22 @@ impl AwsError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(AwsErrorCode::InternalServiceError, message)
+    }
+
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::new(AwsErrorCode::SerializationException, message)
+    }
+
+    pub fn resource_exists(message: impl Into<String>) -> Self {
+        Self::new(AwsErrorCode::ResourceExistsException, message)
+    }
+
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        Self::new(AwsErrorCode::LimitExceededException, message)
+    }
+
+    pub fn unknown_operation(message: impl Into<String>) -> Self {
+        Self::new(AwsErrorCode::UnknownOperationException, message)
     }
 }
 

@@ -1,30 +1,146 @@
-//! The AWS Secrets Manager engine (placeholder; being written).
+//! The AWS Secrets Manager engine.
+//!
+//! [`SecretsEngine::handle`] runs one operation (the name after `secretsmanager.` in
+//! `X-Amz-Target`) on its JSON input and returns the JSON output or an [`AwsError`]. The
+//! semantics follow the AWS API (reference/aws-api.md §2–3).
+//!
+//! Module map:
+//! * [`input`]: request decoding and constraint checks; [`render`]: response shapes.
+//! * [`model`]: stored records; [`names`]: names, ARNs, storage layout; [`store`]: storage
+//!   access, locking and the commit protocol; [`versions`]: staging labels and retention.
+//! * operations: [`values`] (create/get/put/update), [`metadata`] (describe, list, labels,
+//!   tags), [`lifecycle`] (delete/restore/purge), [`policy`], [`rotation`], [`replication`],
+//!   [`password`]; [`filters`] for ListSecrets/BatchGetSecretValue filters.
+
+mod filters;
+mod input;
+mod lifecycle;
+mod metadata;
+mod model;
+mod names;
+mod paging;
+mod password;
+mod policy;
+mod render;
+mod replication;
+mod rotation;
+mod store;
+mod values;
+mod versions;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
 
 use coffer_storage::DynStorage;
 use serde_json::Value;
+use tokio::sync::Mutex;
 
 use crate::{AwsError, RequestContext};
 
+pub use rotation::{RotationEvent, RotationHook};
+
 /// The Secrets Manager engine over one storage view.
 pub struct SecretsEngine {
-    #[allow(dead_code)]
     storage: DynStorage,
+    /// Striped write locks: writers of one secret (by account and name) are serialized.
+    locks: Vec<Mutex<()>>,
+    rotation_hook: Option<Arc<dyn RotationHook>>,
 }
 
 impl SecretsEngine {
     pub fn new(storage: DynStorage) -> Self {
-        Self { storage }
+        Self {
+            storage,
+            locks: (0..store::LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            rotation_hook: None,
+        }
+    }
+
+    /// Installs the hook that RotateSecret notifies after it has stored the rotation
+    /// configuration and the AWSPENDING placeholder (the future rotation runner).
+    pub fn with_rotation_hook(mut self, hook: Arc<dyn RotationHook>) -> Self {
+        self.rotation_hook = Some(hook);
+        self
     }
 
     /// Runs one Secrets Manager operation (`op` is the part after `secretsmanager.` in
     /// `X-Amz-Target`) on its JSON input and returns the JSON output.
-    pub async fn handle(&self, _ctx: &RequestContext, op: &str, _input: Value) -> Result<Value, AwsError> {
-        Err(AwsError::internal(format!("{op} is not implemented yet")))
+    pub async fn handle(&self, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, AwsError> {
+        if !OPERATIONS.contains(&op) {
+            return Err(AwsError::unknown_operation(format!(
+                "Operation {op} is not supported by Secrets Manager."
+            )));
+        }
+        let input = input::Input::parse(input)?;
+        tracing::debug!(operation = op, account = %ctx.account_id, region = %ctx.region, "secretsmanager request");
+        match op {
+            "CreateSecret" => self.create_secret(ctx, &input).await,
+            "GetSecretValue" => self.get_secret_value(ctx, &input).await,
+            "BatchGetSecretValue" => self.batch_get_secret_value(ctx, &input).await,
+            "PutSecretValue" => self.put_secret_value(ctx, &input).await,
+            "UpdateSecret" => self.update_secret(ctx, &input).await,
+            "DescribeSecret" => self.describe_secret(ctx, &input).await,
+            "ListSecrets" => self.list_secrets(ctx, &input).await,
+            "ListSecretVersionIds" => self.list_secret_version_ids(ctx, &input).await,
+            "UpdateSecretVersionStage" => self.update_secret_version_stage(ctx, &input).await,
+            "DeleteSecret" => self.delete_secret(ctx, &input).await,
+            "RestoreSecret" => self.restore_secret(ctx, &input).await,
+            "TagResource" => self.tag_resource(ctx, &input).await,
+            "UntagResource" => self.untag_resource(ctx, &input).await,
+            "GetRandomPassword" => password::get_random_password(&input),
+            "PutResourcePolicy" => self.put_resource_policy(ctx, &input).await,
+            "GetResourcePolicy" => self.get_resource_policy(ctx, &input).await,
+            "DeleteResourcePolicy" => self.delete_resource_policy(ctx, &input).await,
+            "ValidateResourcePolicy" => self.validate_resource_policy(ctx, &input).await,
+            "RotateSecret" => self.rotate_secret(ctx, &input).await,
+            "CancelRotateSecret" => self.cancel_rotate_secret(ctx, &input).await,
+            "ReplicateSecretToRegions" => self.replicate_secret_to_regions(ctx, &input).await,
+            "RemoveRegionsFromReplication" => self.remove_regions_from_replication(ctx, &input).await,
+            "StopReplicationToReplica" => self.stop_replication_to_replica(ctx, &input).await,
+            _ => Err(AwsError::unknown_operation(format!(
+                "Operation {op} is not supported by Secrets Manager."
+            ))),
+        }
     }
 
-    /// Permanently removes secrets whose recovery window has ended. Called periodically by
-    /// the core's scheduler (on the leader only).
-    pub async fn purge_expired(&self, _ctx: &RequestContext) -> Result<usize, AwsError> {
-        Ok(0)
+    /// Permanently removes secrets whose recovery window has ended, in every account and
+    /// region. Called periodically by the core's scheduler (on the leader only). Returns how
+    /// many secrets were removed.
+    pub async fn purge_expired(&self, ctx: &RequestContext) -> Result<usize, AwsError> {
+        self.purge_expired_impl(ctx).await
+    }
+
+    /// Deletes all of this engine's data (dev-only `/moto-api/reset`).
+    pub async fn reset(&self) -> Result<(), AwsError> {
+        self.reset_impl().await
     }
 }
+
+/// Every operation of the Secrets Manager API.
+const OPERATIONS: &[&str] = &[
+    "CreateSecret",
+    "GetSecretValue",
+    "BatchGetSecretValue",
+    "PutSecretValue",
+    "UpdateSecret",
+    "DescribeSecret",
+    "ListSecrets",
+    "ListSecretVersionIds",
+    "UpdateSecretVersionStage",
+    "DeleteSecret",
+    "RestoreSecret",
+    "TagResource",
+    "UntagResource",
+    "GetRandomPassword",
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
+    "ValidateResourcePolicy",
+    "RotateSecret",
+    "CancelRotateSecret",
+    "ReplicateSecretToRegions",
+    "RemoveRegionsFromReplication",
+    "StopReplicationToReplica",
+];

@@ -1,0 +1,216 @@
+//! Secret names, ARNs, `SecretId` resolution rules and the storage key layout.
+//!
+//! Storage layout (all inside the engine's own storage view):
+//!
+//! ```text
+//! <account>/<region>/secrets/<name>/meta             one JSON SecretRecord per secret
+//! <account>/<region>/secrets/<name>/versions/<vid>   one value per secret version
+//! ```
+//!
+//! Each path segment is escaped with [`escape`], so names containing `/` stay one segment.
+
+use crate::{AwsError, RequestContext};
+
+/// AWS's message for a name (or non-ARN `SecretId`) with forbidden characters.
+pub(crate) const INVALID_NAME: &str =
+    "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!";
+
+/// Characters allowed in a secret name besides ASCII letters and digits.
+const NAME_PUNCTUATION: &str = "/_+=.@-";
+
+/// Alphabet of the random six-character ARN suffix.
+const SUFFIX_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+pub(crate) fn has_valid_name_chars(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c))
+}
+
+/// Validates the `Name` of CreateSecret: 1–512 characters from the allowed set.
+pub(crate) fn validate_new_name(name: &str) -> Result<(), AwsError> {
+    crate::secrets::input::check_len(name.chars().count(), 1, 512, "name")?;
+    if !has_valid_name_chars(name) {
+        return Err(AwsError::validation(INVALID_NAME));
+    }
+    Ok(())
+}
+
+/// How a `SecretId` names a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SecretRef {
+    /// A plain secret name.
+    Name(String),
+    /// The resource part of an ARN in the caller's account and region: either
+    /// `<name>-<suffix>` (complete ARN) or just `<name>` (partial ARN).
+    Arn(String),
+    /// An ARN of another account or region, or not a Secrets Manager ARN: never found.
+    Foreign,
+}
+
+/// Parses and validates a `SecretId` (1–2048 characters; names must use the allowed set).
+pub(crate) fn parse_secret_id(ctx: &RequestContext, id: &str) -> Result<SecretRef, AwsError> {
+    crate::secrets::input::check_len(id.chars().count(), 1, 2048, "secretId")?;
+    if let Some(rest) = id.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(6, ':').collect();
+        // partition, service, region, account, "secret", resource
+        if parts.len() != 6 || parts[1] != "secretsmanager" || parts[4] != "secret" {
+            return Ok(SecretRef::Foreign);
+        }
+        if parts[2] != ctx.region || parts[3] != ctx.account_id {
+            return Ok(SecretRef::Foreign);
+        }
+        return Ok(SecretRef::Arn(parts[5].to_string()));
+    }
+    if !has_valid_name_chars(id) {
+        return Err(AwsError::validation(INVALID_NAME));
+    }
+    Ok(SecretRef::Name(id.to_string()))
+}
+
+/// Splits `<name>-<6 alphanumerics>` into name and suffix.
+pub(crate) fn split_suffix(resource: &str) -> Option<(&str, &str)> {
+    let (name, suffix) = resource.rsplit_once('-')?;
+    if name.is_empty() || suffix.len() != 6 || !suffix.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some((name, suffix))
+}
+
+/// The six random characters that make a re-created secret's ARN differ.
+pub(crate) fn random_suffix() -> Result<String, AwsError> {
+    coffer_crypto::random::string_from(SUFFIX_ALPHABET, 6).map_err(|e| AwsError::internal(e.to_string()))
+}
+
+pub(crate) fn make_arn(region: &str, account: &str, name: &str, suffix: &str) -> String {
+    format!("arn:aws:secretsmanager:{region}:{account}:secret:{name}-{suffix}")
+}
+
+/// The last six characters of an ARN (the random suffix).
+pub(crate) fn arn_suffix(arn: &str) -> &str {
+    arn.rsplit_once('-').map(|(_, s)| s).unwrap_or("")
+}
+
+/// The same secret ARN in another region (how replica ARNs are formed).
+pub(crate) fn arn_in_region(arn: &str, region: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(5, ':').collect();
+    if parts.len() == 5 {
+        let tail = parts[4];
+        format!("{}:{}:{}:{region}:{tail}", parts[0], parts[1], parts[2])
+    } else {
+        arn.to_string()
+    }
+}
+
+/// Escapes one storage-path segment: keeps `[A-Za-z0-9_.+=@-]`, writes `%XX` for the rest.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.+=@-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reverses [`escape`].
+pub(crate) fn unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `<account>/<region>/secrets/`: every secret of one region of one account.
+pub(crate) fn region_prefix(account: &str, region: &str) -> String {
+    format!("{}/{}/secrets/", escape(account), escape(region))
+}
+
+/// `<account>/<region>/secrets/<name>/`: everything of one secret.
+pub(crate) fn secret_prefix(account: &str, region: &str, name: &str) -> String {
+    format!("{}{}/", region_prefix(account, region), escape(name))
+}
+
+pub(crate) fn meta_key(account: &str, region: &str, name: &str) -> String {
+    format!("{}meta", secret_prefix(account, region, name))
+}
+
+pub(crate) fn version_key(account: &str, region: &str, name: &str, version_id: &str) -> String {
+    format!(
+        "{}versions/{}",
+        secret_prefix(account, region, name),
+        escape(version_id)
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            principal_arn: "arn:aws:iam::123456789012:root".into(),
+            now: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["Valid/_+=.@-Name", "Valid/_+=.@-Name-a1b2", "Valid/_+=.@-Name-a1b2c3-"] {
+            assert!(validate_new_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["Inv Name", " Inv Name", " Inv*Name? ", " Inv *?!]Name\\-", ""] {
+            assert!(validate_new_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_new_name(&"a".repeat(512)).is_ok());
+        assert!(validate_new_name(&"a".repeat(513)).is_err());
+    }
+
+    #[test]
+    fn secret_ids() {
+        let c = ctx();
+        assert_eq!(parse_secret_id(&c, "a/b").unwrap(), SecretRef::Name("a/b".into()));
+        assert_eq!(
+            parse_secret_id(&c, "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/b-AbC123").unwrap(),
+            SecretRef::Arn("a/b-AbC123".into())
+        );
+        assert_eq!(
+            parse_secret_id(&c, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a").unwrap(),
+            SecretRef::Foreign
+        );
+        assert!(parse_secret_id(&c, "bad name").is_err());
+        assert_eq!(split_suffix("a-b-AbC123"), Some(("a-b", "AbC123")));
+        assert_eq!(split_suffix("abc"), None);
+    }
+
+    #[test]
+    fn arns_and_keys() {
+        let arn = make_arn("us-east-1", "123", "x", "AbCdEf");
+        assert_eq!(arn_suffix(&arn), "AbCdEf");
+        assert_eq!(
+            arn_in_region(&arn, "eu-west-1"),
+            "arn:aws:secretsmanager:eu-west-1:123:secret:x-AbCdEf"
+        );
+        let e = escape("a/b%c d");
+        assert!(!e.contains('/'));
+        assert_eq!(unescape(&e).unwrap(), "a/b%c d");
+        assert_eq!(meta_key("1", "r", "a/b"), "1/r/secrets/a%2Fb/meta");
+    }
+}
