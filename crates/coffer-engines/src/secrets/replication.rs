@@ -73,15 +73,17 @@ pub(crate) fn derive_replica(primary: &SecretRecord, replica: &ReplicaRecord) ->
 
 impl SecretsEngine {
     /// Adds replica entries to `rec`. A secret of the same name already in a target region
-    /// makes that replica `Failed`, unless `force` (then it is overwritten). Values are not
-    /// copied here: the caller's commit writes them.
+    /// makes that replica `Failed`, unless `force` (then it is overwritten: the returned
+    /// deletes, to apply in the commit batch, remove its leftover values). Values are not
+    /// copied here. Returns the regions added and those deletes.
     pub(crate) async fn prepare_replicas(
         &self,
         rec: &mut SecretRecord,
         requests: &[ReplicaRequest],
         force: bool,
-    ) -> Result<Vec<String>, AwsError> {
+    ) -> Result<(Vec<String>, Vec<Write>), AwsError> {
         let mut added = Vec::new();
+        let mut cleanup = Vec::new();
         for req in requests {
             if req.region == rec.region {
                 return Err(AwsError::invalid_parameter(
@@ -112,7 +114,20 @@ impl SecretsEngine {
                 continue;
             }
             if existing.is_some() {
-                self.erase(&rec.account, &req.region, &rec.name).await?;
+                // Keep the record key (the commit overwrites it) and the keys of our versions
+                // (written before the commit).
+                let meta = names::meta_key(&rec.account, &req.region, &rec.name);
+                let ours: Vec<String> = rec
+                    .versions
+                    .keys()
+                    .map(|v| names::version_key(&rec.account, &req.region, &rec.name, v))
+                    .collect();
+                cleanup.extend(
+                    self.erase_writes(&rec.account, &req.region, &rec.name, |k| {
+                        k != meta && !ours.iter().any(|o| o == k)
+                    })
+                    .await?,
+                );
             }
             rec.replicas.push(ReplicaRecord {
                 region: req.region.clone(),
@@ -122,7 +137,7 @@ impl SecretsEngine {
             });
             added.push(req.region.clone());
         }
-        Ok(added)
+        Ok((added, cleanup))
     }
 
     pub(crate) async fn replicate_secret_to_regions(
@@ -135,7 +150,7 @@ impl SecretsEngine {
         let force = input.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
         let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
         ensure_writable(&rec)?;
-        let added = self.prepare_replicas(&mut rec, &requests, force).await?;
+        let (added, cleanup) = self.prepare_replicas(&mut rec, &requests, force).await?;
         // Copy every stored value to the new regions first; the commit then writes the records.
         let mut writes = Vec::new();
         for (vid, v) in &rec.versions {
@@ -157,7 +172,7 @@ impl SecretsEngine {
             self.storage.batch(writes).await?;
         }
         rec.changed_ms = now_ms(ctx);
-        self.commit(&rec, &[], &[]).await?;
+        self.commit_with(&rec, &[], &[], cleanup).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
             .v("ReplicationStatus", render::replication_status_list(&rec))
@@ -174,6 +189,8 @@ impl SecretsEngine {
         check_len(regions.len(), 1, 100, "removeReplicaRegions")?;
         let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
         ensure_writable(&rec)?;
+        // The replicas' copies are deleted in the same batch that commits the primary.
+        let mut cleanup = Vec::new();
         for region in &regions {
             let Some(pos) = rec.replicas.iter().position(|r| &r.region == region) else {
                 continue;
@@ -183,11 +200,11 @@ impl SecretsEngine {
                 && let Some(existing) = self.load(&rec.account, region, &rec.name).await?
                 && existing.primary_region.as_deref() == Some(rec.region.as_str())
             {
-                self.erase(&rec.account, region, &rec.name).await?;
+                cleanup.extend(self.erase_writes(&rec.account, region, &rec.name, |_| true).await?);
             }
         }
         rec.changed_ms = now_ms(ctx);
-        self.commit(&rec, &[], &[]).await?;
+        self.commit_with(&rec, &[], &[], cleanup).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
             .v("ReplicationStatus", render::replication_status_list(&rec))

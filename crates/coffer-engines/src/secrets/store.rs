@@ -115,6 +115,18 @@ impl SecretsEngine {
         new_values: &[(String, SecretBytes)],
         removed_versions: &[String],
     ) -> Result<(), AwsError> {
+        self.commit_with(rec, new_values, removed_versions, Vec::new()).await
+    }
+
+    /// [`commit`](Self::commit) plus `extra` writes applied in the same commit batch, after
+    /// the records (used to drop replica copies atomically with the primary's change).
+    pub(crate) async fn commit_with(
+        &self,
+        rec: &SecretRecord,
+        new_values: &[(String, SecretBytes)],
+        removed_versions: &[String],
+        extra: Vec<Write>,
+    ) -> Result<(), AwsError> {
         let replicas = Self::synced_replicas(rec);
         let mut regions: Vec<&str> = vec![rec.region.as_str()];
         regions.extend(replicas.iter().map(|r| r.region.as_str()));
@@ -148,6 +160,7 @@ impl SecretsEngine {
                 writes.push(Write::delete(names::version_key(&rec.account, region, &rec.name, vid)));
             }
         }
+        writes.extend(extra);
         self.storage.batch(writes).await?;
         Ok(())
     }
@@ -161,21 +174,41 @@ impl SecretsEngine {
         Ok(())
     }
 
-    /// Deletes everything stored for one secret in one region: the record first, then its
-    /// values (and any orphaned value left by an earlier failed write).
+    /// Deletes everything stored for one secret in one region, in one batch: the record
+    /// first, then its values (and any orphaned value left by an earlier failed write).
     pub(crate) async fn erase(&self, account: &str, region: &str, name: &str) -> Result<(), AwsError> {
+        let writes = self.erase_writes(account, region, name, |_| true).await?;
+        self.storage.batch(writes).await?;
+        Ok(())
+    }
+
+    /// The deletes that erase one secret in one region (record first), limited to the keys
+    /// `keep_key` accepts.
+    pub(crate) async fn erase_writes(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        keep_key: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Write>, AwsError> {
         let prefix = names::secret_prefix(account, region, name);
         let meta = names::meta_key(account, region, name);
-        let mut writes = vec![Write::delete(meta.clone())];
+        let mut writes = Vec::new();
+        if keep_key(&meta) {
+            writes.push(Write::delete(meta.clone()));
+        }
         let mut after: Option<String> = None;
         loop {
             let keys = self.storage.scan(&prefix, after.as_deref(), 1000).await?;
             let Some(last) = keys.last().cloned() else { break };
-            writes.extend(keys.into_iter().filter(|k| *k != meta).map(Write::delete));
+            writes.extend(
+                keys.into_iter()
+                    .filter(|k| *k != meta && keep_key(k))
+                    .map(Write::delete),
+            );
             after = Some(last);
         }
-        self.storage.batch(writes).await?;
-        Ok(())
+        Ok(writes)
     }
 
     /// Names of all secrets of one region of one account, in storage order.
