@@ -126,7 +126,8 @@ fi
 for f in "${FILES[@]}"; do [[ -f "$MOTO_SRC/$f" ]] || die "missing $MOTO_SRC/$f"; done
 
 # ---------------------------------------------------------------- start coffer
-RUN_DIR="$CONFORMANCE_DIR/runs/$SERVICE$([[ "$AGAINST_MOTO" == 1 ]] && echo -moto)"
+RUN_DIR="$CONFORMANCE_DIR/runs/$SERVICE"
+[[ "$AGAINST_MOTO" == 1 ]] && RUN_DIR="$RUN_DIR-moto"
 rm -rf "$RUN_DIR"
 mkdir -p "$RUN_DIR"
 SERVER_PID=""
