@@ -17,17 +17,19 @@ impl SecretsEngine {
         let secret_id = required(input.string("SecretId")?, "SecretId")?;
         let window = input.int("RecoveryWindowInDays")?;
         let force = input.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
+        if let Some(w) = window
+            && !(7..=30).contains(&w)
+        {
+            return Err(AwsError::invalid_parameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
         if force && window.is_some() {
             return Err(AwsError::invalid_parameter(
                 "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
             ));
         }
         let window = window.unwrap_or(30);
-        if !force && !(7..=30).contains(&window) {
-            return Err(AwsError::invalid_parameter(
-                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
-            ));
-        }
         let now = now_ms(ctx);
 
         let found = self.find(ctx, &secret_id).await?;
@@ -48,9 +50,11 @@ impl SecretsEngine {
         };
         ensure_primary(&rec)?;
         if !rec.replicas.is_empty() {
-            return Err(AwsError::invalid_request(format!(
-                "You can't delete secret {} because it is replicated to other Regions. Remove the replicas first with RemoveRegionsFromReplication.",
-                rec.name
+            let regions: Vec<&str> = rec.replicas.iter().map(|r| r.region.as_str()).collect();
+            return Err(AwsError::invalid_parameter(format!(
+                "You can't delete secret {} that still has replica regions [{}]",
+                rec.arn,
+                regions.join(", ")
             )));
         }
         if force {

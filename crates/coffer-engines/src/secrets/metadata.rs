@@ -47,7 +47,7 @@ impl SecretsEngine {
                 "name" => format!("{}\u{0}{}", r.name, r.created_ms),
                 "last-accessed-date" => format!("{}\u{0}{}", num_key(r.accessed_day_ms.unwrap_or(0)), r.name),
                 "last-changed-date" => format!("{}\u{0}{}", num_key(r.changed_ms), r.name),
-                _ => format!("{}\u{0}{}", num_key(r.created_ms), r.name),
+                _ => created_key(r),
             }
         };
         let mut keyed: Vec<(String, SecretRecord)> = recs.into_iter().map(|r| (key(&r), r)).collect();
@@ -196,6 +196,16 @@ impl SecretsEngine {
         self.commit(&rec, &[], &[]).await?;
         Ok(Out::new().build())
     }
+}
+
+/// The sort key of creation order (nanosecond creation time, then name).
+pub(crate) fn created_key(r: &SecretRecord) -> String {
+    let t = if r.created_ns > 0 {
+        r.created_ns
+    } else {
+        r.created_ms.saturating_mul(1_000_000)
+    };
+    format!("{}\u{0}{}", num_key(t), r.name)
 }
 
 fn version_not_found(id: &str) -> AwsError {

@@ -18,11 +18,19 @@ pub(crate) const AWSPENDING: &str = "AWSPENDING";
 /// The KMS key Secrets Manager uses when none is given; DescribeSecret omits it.
 pub(crate) const DEFAULT_KMS_ALIAS: &str = "alias/aws/secretsmanager";
 
+/// The tag that names the service owning a managed secret.
+pub(crate) const OWNING_SERVICE_TAG: &str = "aws:secretsmanager:owningService";
+
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// `ctx.now` in Unix milliseconds.
 pub(crate) fn now_ms(ctx: &RequestContext) -> i64 {
     i64::try_from(ctx.now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// `ctx.now` in Unix nanoseconds.
+pub(crate) fn now_ns(ctx: &RequestContext) -> i64 {
+    i64::try_from(ctx.now.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
 /// Midnight UTC of the day containing `ms`.
@@ -116,6 +124,9 @@ pub(crate) struct SecretRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
     pub created_ms: i64,
+    /// Creation time in nanoseconds: orders secrets created in the same millisecond.
+    #[serde(default)]
+    pub created_ns: i64,
     pub changed_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accessed_day_ms: Option<i64>,
@@ -154,6 +165,16 @@ impl SecretRecord {
             .iter()
             .find(|(_, v)| v.has_stage(stage))
             .map(|(id, _)| id.as_str())
+    }
+
+    /// The service that manages the secret (AWS marks managed secrets with the tag
+    /// `aws:secretsmanager:owningService`).
+    pub(crate) fn owning_service(&self) -> Option<&str> {
+        self.tags
+            .as_deref()?
+            .iter()
+            .find(|t| t.key == OWNING_SERVICE_TAG)
+            .map(|t| t.value.as_str())
     }
 
     /// The `PrimaryRegion` DescribeSecret reports: the primary's region on a replica, the

@@ -13,7 +13,7 @@ use crate::secrets::SecretsEngine;
 use crate::secrets::input::{Input, check_len, required};
 use crate::secrets::model::now_ms;
 use crate::secrets::render::Out;
-use crate::secrets::store::ensure_writable;
+use crate::secrets::store::{ensure_primary, ensure_writable};
 use crate::{AwsError, AwsErrorCode, RequestContext};
 
 const MALFORMED: &str = "This resource policy contains a syntax error.";
@@ -83,12 +83,12 @@ impl SecretsEngine {
         let secret_id = required(input.string("SecretId")?, "SecretId")?;
         let text = read_policy_text(input)?;
         let block_public = input.bool("BlockPublicPolicy")?.unwrap_or(false);
+        let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
+        ensure_writable(&rec)?;
         let doc = parse_policy(&text)?;
         if block_public && is_public(&doc) {
             return Err(AwsError::new(AwsErrorCode::PublicPolicyException, PUBLIC));
         }
-        let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
-        ensure_writable(&rec)?;
         rec.policy = Some(text);
         rec.changed_ms = now_ms(ctx);
         self.commit(&rec, &[], &[]).await?;
@@ -98,6 +98,7 @@ impl SecretsEngine {
     pub(crate) async fn get_resource_policy(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {
         let secret_id = required(input.string("SecretId")?, "SecretId")?;
         let rec = self.find_required(ctx, &secret_id).await?;
+        ensure_primary(&rec)?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
             .s("Name", rec.name.clone())

@@ -168,6 +168,7 @@ pub(crate) fn describe(rec: &SecretRecord, list_entry: bool) -> Value {
             },
             versions_to_stages(rec),
         )
+        .opt_s("OwningService", rec.owning_service())
         .ts("CreatedDate", rec.created_ms)
         .opt_s("PrimaryRegion", rec.reported_primary_region());
     if !list_entry {

@@ -51,9 +51,6 @@ pub(crate) fn read_replica_regions(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let region = item.string("Region")?.unwrap_or_default();
-        if !valid_region(&region) {
-            return Err(AwsError::invalid_parameter(format!("Invalid Region in {key}.")));
-        }
         let kms_key_id = item.string("KmsKeyId")?.filter(|k| !k.is_empty());
         out.push(ReplicaRequest { region, kms_key_id });
     }
@@ -85,10 +82,8 @@ impl SecretsEngine {
         let mut added = Vec::new();
         let mut cleanup = Vec::new();
         for req in requests {
-            if req.region == rec.region {
-                return Err(AwsError::invalid_parameter(
-                    "The replica Region can't be the same as the Region of the primary secret.",
-                ));
+            if req.region == rec.region || !valid_region(&req.region) {
+                return Err(AwsError::invalid_parameter("Invalid replica region."));
             }
             if rec
                 .replicas
@@ -107,9 +102,10 @@ impl SecretsEngine {
                     region: req.region.clone(),
                     kms_key_id: req.kms_key_id.clone(),
                     status: REPLICA_FAILED.to_string(),
-                    status_message: Some(
-                        "Replication failed: Secret name already exists in destination Region.".to_string(),
-                    ),
+                    status_message: Some(format!(
+                        "Replication failed: Secret name {} already exists in region {}.",
+                        rec.name, req.region
+                    )),
                 });
                 continue;
             }

@@ -58,7 +58,7 @@ fn read_rules(input: &Input) -> Result<Option<RotationRules>, AwsError> {
         && !(1..=1000).contains(&d)
     {
         return Err(AwsError::invalid_parameter(
-            "The rotation interval AutomaticallyAfterDays must be between 1 and 1000 days.",
+            "RotationRules.AutomaticallyAfterDays must be within 1-1000.",
         ));
     }
     if let Some(d) = &duration {
@@ -104,8 +104,10 @@ impl SecretsEngine {
         let secret_id = required(input.string("SecretId")?, "SecretId")?;
         let token = read_token(input)?;
         let lambda = input.string("RotationLambdaARN")?;
-        if let Some(l) = &lambda {
-            check_len(l.chars().count(), 0, 2048, "rotationLambdaARN")?;
+        if lambda.as_ref().is_some_and(|l| l.chars().count() > 2048) {
+            return Err(AwsError::invalid_parameter(
+                "RotationLambdaARN must <= 2048 characters long.",
+            ));
         }
         let rules = read_rules(input)?;
         let rotate_immediately = input.bool("RotateImmediately")?.unwrap_or(true);

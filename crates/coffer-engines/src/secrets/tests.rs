@@ -727,10 +727,16 @@ async fn list_secrets_filters_sort_and_pages() {
         list_names(&t, f("tag-value", json!(["prod"]))).await,
         vec!["prod/db", "prod/api"]
     );
+    // Values of one filter are alternatives; a negated value matches what it does not match.
     assert_eq!(
-        list_names(&t, f("tag-value", json!(["prod", "!production"]))).await,
-        vec!["prod/db"]
+        list_names(&t, f("tag-value", json!(["production", "!prod"]))).await,
+        vec!["prod/api", "dev/db"]
     );
+    assert_eq!(
+        list_names(&t, f("description", json!(["data"]))).await,
+        vec!["prod/db", "dev/db"]
+    );
+    assert!(list_names(&t, f("description", json!(["ata"]))).await.is_empty());
     assert_eq!(
         list_names(&t, f("all", json!(["DATABASE"]))).await,
         vec!["prod/db", "dev/db"]
@@ -1340,7 +1346,7 @@ async fn replication() {
     // A primary with replicas can't be deleted.
     assert_eq!(
         t.err("DeleteSecret", json!({"SecretId": "s"})).await.code,
-        AwsErrorCode::InvalidRequestException
+        AwsErrorCode::InvalidParameterException
     );
 
     // Add another region later: it gets all versions.
@@ -1754,4 +1760,165 @@ async fn reads_do_not_write_more_than_once_a_day() {
     t.advance(Duration::days(1));
     storage.fail_in(1);
     assert_eq!(t.current("s").await, "v");
+}
+
+#[tokio::test]
+async fn every_write_to_a_replica_is_refused() {
+    let t = T::new();
+    let arn = t
+        .ok(
+            "CreateSecret",
+            json!({"Name": "dup", "SecretString": "s1", "AddReplicaRegions": [{"Region": "us-east-2"}]}),
+        )
+        .await["ARN"]
+        .as_str()
+        .unwrap()
+        .replace("us-east-1", "us-east-2");
+    let lambda = "arn:aws:lambda:us-east-2:123456789012:function:f";
+    for (op, body) in [
+        ("UpdateSecret", json!({"SecretId": arn, "SecretString": "x"})),
+        ("PutSecretValue", json!({"SecretId": arn, "SecretString": "x"})),
+        (
+            "TagResource",
+            json!({"SecretId": arn, "Tags": [{"Key": "k", "Value": "v"}]}),
+        ),
+        ("UntagResource", json!({"SecretId": arn, "TagKeys": ["k"]})),
+        ("PutResourcePolicy", json!({"SecretId": arn, "ResourcePolicy": "k1"})),
+        ("GetResourcePolicy", json!({"SecretId": arn})),
+        ("DeleteResourcePolicy", json!({"SecretId": arn})),
+        ("DeleteSecret", json!({"SecretId": arn})),
+        ("CancelRotateSecret", json!({"SecretId": arn})),
+        ("RotateSecret", json!({"SecretId": arn})),
+        ("RotateSecret", json!({"SecretId": arn, "RotationLambdaARN": lambda})),
+        ("RestoreSecret", json!({"SecretId": arn})),
+        (
+            "ReplicateSecretToRegions",
+            json!({"SecretId": arn, "AddReplicaRegions": [{}]}),
+        ),
+        (
+            "RemoveRegionsFromReplication",
+            json!({"SecretId": arn, "RemoveReplicaRegions": ["a"]}),
+        ),
+        (
+            "UpdateSecretVersionStage",
+            json!({"SecretId": arn, "VersionStage": "x", "RemoveFromVersionId": TOKEN1}),
+        ),
+    ] {
+        let e = t.call_in("us-east-2", op, body).await.unwrap_err();
+        assert_eq!(e.code, AwsErrorCode::InvalidParameterException, "{op}");
+        assert_eq!(
+            e.message, "Operation not permitted on a replica secret. Call must be made in primary secret's region.",
+            "{op}"
+        );
+    }
+    let e = t.err("DeleteSecret", json!({"SecretId": "dup"})).await;
+    assert!(
+        e.message
+            .starts_with("You can't delete secret arn:aws:secretsmanager:us-east-1:"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.ends_with("that still has replica regions [us-east-2]"),
+        "{}",
+        e.message
+    );
+    let e = t
+        .err(
+            "CreateSecret",
+            json!({"Name": "x", "AddReplicaRegions": [{"Region": "us-east-1"}]}),
+        )
+        .await;
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (AwsErrorCode::InvalidParameterException, "Invalid replica region.")
+    );
+}
+
+#[tokio::test]
+async fn moto_and_aws_recorded_details() {
+    let t = T::new();
+    // CreateSecret: same token, other data -> the token message (AWS-verified in moto's suite).
+    let arn = t
+        .ok(
+            "CreateSecret",
+            json!({"Name": "s", "SecretString": "Hello", "ClientRequestToken": TOKEN1}),
+        )
+        .await["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = t
+        .err(
+            "CreateSecret",
+            json!({"Name": "s", "SecretString": "Hi", "ClientRequestToken": TOKEN1}),
+        )
+        .await;
+    assert_eq!(e.code, AwsErrorCode::ResourceExistsException);
+    assert_eq!(
+        e.message,
+        format!(
+            "You can't use ClientRequestToken {TOKEN1} because that value is already in use for a version of secret {arn}."
+        )
+    );
+    // A range error on RecoveryWindowInDays wins over the conjunction error.
+    let e = t
+        .err(
+            "DeleteSecret",
+            json!({"SecretId": "s", "RecoveryWindowInDays": 2, "ForceDeleteWithoutRecovery": true}),
+        )
+        .await;
+    assert!(e.message.contains("between 7 and 30 days"));
+    // Rotation parameter messages.
+    let e = t
+        .err(
+            "RotateSecret",
+            json!({"SecretId": "s", "RotationRules": {"AutomaticallyAfterDays": 0}}),
+        )
+        .await;
+    assert_eq!(e.message, "RotationRules.AutomaticallyAfterDays must be within 1-1000.");
+    let e = t
+        .err(
+            "RotateSecret",
+            json!({"SecretId": "s", "RotationLambdaARN": "x".repeat(2049)}),
+        )
+        .await;
+    assert_eq!(e.message, "RotationLambdaARN must <= 2048 characters long.");
+    // Managed secrets: OwningService comes from the aws:secretsmanager:owningService tag.
+    t.ok("CreateSecret", json!({"Name": "m", "SecretString": "v", "Tags": [{"Key": "aws:secretsmanager:owningService", "Value": "rds"}]}))
+        .await;
+    assert_eq!(
+        t.ok("DescribeSecret", json!({"SecretId": "m"})).await["OwningService"],
+        "rds"
+    );
+    let l = list_names(&t, json!({"Filters": [{"Key": "owning-service", "Values": ["rds"]}]})).await;
+    assert_eq!(l, vec!["m"]);
+    // Policies are checked after the secret is found.
+    let e = t
+        .err(
+            "PutResourcePolicy",
+            json!({"SecretId": "missing", "ResourcePolicy": "p"}),
+        )
+        .await;
+    assert_eq!(e.code, AwsErrorCode::ResourceNotFoundException);
+    // Untagging everything leaves an empty tag list.
+    t.ok(
+        "TagResource",
+        json!({"SecretId": "s", "Tags": [{"Key": "a", "Value": "b"}]}),
+    )
+    .await;
+    t.ok("UntagResource", json!({"SecretId": "s", "TagKeys": ["a"]})).await;
+    assert_eq!(
+        t.ok("DescribeSecret", json!({"SecretId": "s"})).await["Tags"],
+        json!([])
+    );
+    // First put with only AWSPENDING also gets AWSCURRENT, in that order.
+    t.ok("CreateSecret", json!({"Name": "e"})).await;
+    let p = t
+        .ok(
+            "PutSecretValue",
+            json!({"SecretId": "e", "SecretString": "v", "VersionStages": ["AWSPENDING"]}),
+        )
+        .await;
+    assert_eq!(p["VersionStages"], json!(["AWSPENDING", "AWSCURRENT"]));
 }

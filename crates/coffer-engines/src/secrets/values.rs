@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::secrets::SecretsEngine;
 use crate::secrets::filters;
 use crate::secrets::input::{self, Input, check_len, check_opt_len, required};
-use crate::secrets::model::{AWSCURRENT, SecretRecord, SecretValue, Tag, day_of, now_ms};
+use crate::secrets::model::{AWSCURRENT, SecretRecord, SecretValue, Tag, day_of, now_ms, now_ns};
 use crate::secrets::names;
 use crate::secrets::paging;
 use crate::secrets::render::{self, Out};
@@ -151,11 +151,10 @@ impl SecretsEngine {
                     "You can't create this secret because a secret with this name is already scheduled for deletion.",
                 ));
             }
+            // A retry with the same token and value succeeds; the same token with other data
+            // fails with the token message; anything else: the name is taken.
             if let (Some(value), Some(token)) = (&value, &token)
-                && matches!(
-                    self.check_token(&existing, token, value).await,
-                    Ok(TokenCheck::Idempotent)
-                )
+                && let TokenCheck::Idempotent = self.check_token(&existing, token, value).await?
             {
                 let mut out = Out::new()
                     .s("ARN", existing.arn.clone())
@@ -182,6 +181,7 @@ impl SecretsEngine {
             secret_type,
             tags,
             created_ms: now,
+            created_ns: now_ns(ctx),
             changed_ms: now,
             accessed_day_ms: None,
             deleted_ms: None,
@@ -326,14 +326,17 @@ impl SecretsEngine {
             let filters = filters::parse_filters(filter_input.unwrap_or_default())?;
             let max = max.unwrap_or(20);
             input::check_range(max, 1, 20, "maxResults")?;
-            let mut recs: Vec<SecretRecord> = self
+            let recs: Vec<SecretRecord> = self
                 .records_in_region(&ctx.account_id, &ctx.region)
                 .await?
                 .into_iter()
                 .filter(|r| !r.is_deleted() && filters::matches(r, &filters))
                 .collect();
-            recs.sort_by(|a, b| a.name.cmp(&b.name));
-            let keyed: Vec<(String, SecretRecord)> = recs.into_iter().map(|r| (r.name.clone(), r)).collect();
+            let mut keyed: Vec<(String, SecretRecord)> = recs
+                .into_iter()
+                .map(|r| (crate::secrets::metadata::created_key(&r), r))
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
             let (page, token) = paging::page(keyed, true, next.as_deref(), usize::try_from(max).unwrap_or(20))?;
             next_token = token;
             page.into_iter().map(|r| r.arn).collect()

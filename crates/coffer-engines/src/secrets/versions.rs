@@ -153,6 +153,7 @@ mod tests {
             secret_type: None,
             tags: None,
             created_ms: 0,
+            created_ns: 0,
             changed_ms: 0,
             accessed_day_ms: None,
             deleted_ms: None,
