@@ -14,9 +14,16 @@ use serde_json::{Map, Value};
 use crate::AwsError;
 
 /// A decoded JSON object: the request body or a nested structure.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Input {
     map: Map<String, Value>,
+}
+
+/// Shows member names only: the body may hold secret values.
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.map.keys()).finish()
+    }
 }
 
 /// The name AWS uses for a JSON kind in its "can not be converted" messages.
@@ -257,6 +264,14 @@ mod tests {
             e.message,
             "1 validation error detected: Value at 'secretString' failed to satisfy constraint: Member must have length less than or equal to 65536"
         );
+    }
+
+    #[test]
+    fn debug_output_has_no_values() {
+        let i = Input::parse(json!({"SecretString": "hunter2"})).unwrap();
+        let shown = format!("{i:?}");
+        assert!(shown.contains("SecretString"));
+        assert!(!shown.contains("hunter2"));
     }
 
     #[test]
