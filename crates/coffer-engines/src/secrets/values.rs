@@ -252,7 +252,9 @@ impl SecretsEngine {
                 return Err(value_not_found(version_id, stage));
             };
             self.touch(ctx, &rec, &vid).await;
-            let v = &rec.versions[&vid];
+            let Some(v) = rec.versions.get(&vid) else {
+                return Err(value_not_found(version_id, stage));
+            };
             let mut out = Out::new()
                 .s("ARN", rec.arn.clone())
                 .s("Name", rec.name.clone())
@@ -461,16 +463,10 @@ pub(crate) fn select_version<'a>(
         }
         None => {
             let stage = stage.unwrap_or(AWSCURRENT);
-            let vid = rec
-                .version_with_stage(stage)
-                .ok_or_else(|| value_not_found(None, Some(stage)))?;
-            (
-                rec.versions
-                    .get_key_value(vid)
-                    .map(|(k, _)| k)
-                    .ok_or_else(|| value_not_found(None, Some(stage)))?,
-                &rec.versions[vid],
-            )
+            rec.versions
+                .iter()
+                .find(|(_, v)| v.has_stage(stage))
+                .ok_or_else(|| value_not_found(None, Some(stage)))?
         }
     };
     if !v.has_value {
