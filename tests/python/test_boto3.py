@@ -61,6 +61,15 @@ def test_client_request_token_becomes_version_id(sm, name):
     assert sm.get_secret_value(SecretId=name, VersionId=t1)["SecretString"] == "one"
 
 
+def test_create_secret_retry_with_same_token_is_idempotent(sm, name):
+    """botocore retries a timed-out CreateSecret with the same injected token: that must not fail."""
+    t = _token()
+    first = sm.create_secret(Name=name, SecretString="v", ClientRequestToken=t)
+    again = sm.create_secret(Name=name, SecretString="v", ClientRequestToken=t)
+    assert again["ARN"] == first["ARN"] and again["VersionId"] == t
+    assert len(sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]) == 1
+
+
 def test_put_secret_value_same_token_same_value_is_a_noop(sm, name):
     sm.create_secret(Name=name, SecretString="one")
     t = _token()
