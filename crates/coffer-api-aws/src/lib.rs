@@ -90,7 +90,9 @@ async fn serve(
         headers,
         body,
     };
-    coffer_sigv4::verify(&req, &auth, &key.secret, fe.core.clock().now(), &fe.signing_keys)
+    // Authentication always uses the wall clock: the dev-mode clock shift moves business time
+    // (recovery windows, schedules), never the signature freshness window.
+    coffer_sigv4::verify(&req, &auth, &key.secret, time::OffsetDateTime::now_utc(), &fe.signing_keys)
         .map_err(AwsWireError::from_sigv4)?;
 
     let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
