@@ -31,7 +31,10 @@ pub struct AwsFrontEnd {
 /// The routes of the AWS front end: `POST /`, plus `POST /moto-api/reset` (refused unless the
 /// server runs in dev mode with `--dev-allow-reset`).
 pub fn router(core: Arc<Core>) -> Router {
-    let state = Arc::new(AwsFrontEnd { core, signing_keys: SigningKeyCache::default() });
+    let state = Arc::new(AwsFrontEnd {
+        core,
+        signing_keys: SigningKeyCache::default(),
+    });
     Router::new()
         .route("/", post(handle))
         .route("/moto-api/reset", post(moto_reset))
@@ -53,7 +56,11 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = wire::request_id();
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     // HTTP/2 carries the host in the URI authority, not a header; SigV4 signed it as `host`.
     if !headers.contains_key(http::header::HOST)
         && let Some(authority) = uri.authority()
@@ -92,15 +99,22 @@ async fn serve(
     };
     // Authentication always uses the wall clock: the dev-mode clock shift moves business time
     // (recovery windows, schedules), never the signature freshness window.
-    coffer_sigv4::verify(&req, &auth, &key.secret, time::OffsetDateTime::now_utc(), &fe.signing_keys)
-        .map_err(AwsWireError::from_sigv4)?;
+    coffer_sigv4::verify(
+        &req,
+        &auth,
+        &key.secret,
+        time::OffsetDateTime::now_utc(),
+        &fe.signing_keys,
+    )
+    .map_err(AwsWireError::from_sigv4)?;
 
     let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
     let service = AwsService::from_target_prefix(prefix).ok_or_else(AwsWireError::unknown_operation)?;
     if operation.is_empty() {
         return Err(AwsWireError::unknown_operation());
     }
-    auth.check_service(service.signing_name()).map_err(AwsWireError::from_sigv4)?;
+    auth.check_service(service.signing_name())
+        .map_err(AwsWireError::from_sigv4)?;
     let input = wire::parse_body(body)?;
     fe.core
         .handle_aws(&key.principal, &auth.credential.region, service, operation, input)

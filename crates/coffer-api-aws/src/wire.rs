@@ -45,7 +45,13 @@ pub struct AwsWireError {
 
 /// An error response with the given code, message and status.
 pub fn error_response(code: &'static str, message: &str, status: StatusCode, request_id: &str) -> Response {
-    AwsWireError { code, message: message.to_string(), status, key: MessageKey::Lower }.into_response(request_id)
+    AwsWireError {
+        code,
+        message: message.to_string(),
+        status,
+        key: MessageKey::Lower,
+    }
+    .into_response(request_id)
 }
 
 impl AwsWireError {
@@ -66,12 +72,22 @@ impl AwsWireError {
     }
 
     fn front_door(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status: StatusCode::BAD_REQUEST, key: MessageKey::Lower }
+        Self {
+            code,
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+            key: MessageKey::Lower,
+        }
     }
 
     pub fn from_sigv4(e: coffer_sigv4::SigV4Error) -> Self {
         let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        Self { code: e.code(), message: e.message(), status, key: MessageKey::Lower }
+        Self {
+            code: e.code(),
+            message: e.message(),
+            status,
+            key: MessageKey::Lower,
+        }
     }
 
     pub fn unknown_operation() -> Self {
@@ -90,7 +106,12 @@ impl AwsWireError {
                     AwsErrorCode::SerializationException | AwsErrorCode::ValidationException => MessageKey::Lower,
                     _ => MessageKey::Upper,
                 };
-                Self { code: a.code.as_str(), message: a.message.clone(), status, key }
+                Self {
+                    code: a.code.as_str(),
+                    message: a.message.clone(),
+                    status,
+                    key,
+                }
             }
             CoreError::Sealed => Self {
                 code: "ServiceUnavailableException",
@@ -106,7 +127,9 @@ impl AwsWireError {
             },
             CoreError::PermissionDenied => Self::front_door("AccessDeniedException", "Access denied"),
             CoreError::BadRequest(m) => Self::front_door("ValidationException", m.clone()),
-            CoreError::AlreadyInitialized | CoreError::DevOnly(_) => Self::front_door("ValidationException", e.to_string()),
+            CoreError::AlreadyInitialized | CoreError::DevOnly(_) => {
+                Self::front_door("ValidationException", e.to_string())
+            }
             CoreError::Storage(_) | CoreError::Internal(_) => {
                 tracing::error!(error = %e, "internal error serving an AWS request");
                 Self {
@@ -127,7 +150,9 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Value, AwsWireError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(AwsWireError::serialization("Start of structure or map found where not expected.")),
+        Ok(_) => Err(AwsWireError::serialization(
+            "Start of structure or map found where not expected.",
+        )),
         Err(_) => Err(AwsWireError::serialization("Unable to parse the request body as JSON.")),
     }
 }

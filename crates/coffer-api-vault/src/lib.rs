@@ -85,7 +85,10 @@ async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
     let shares = v.get("secret_shares").and_then(Value::as_u64);
     let threshold = v.get("secret_threshold").and_then(Value::as_u64);
     let (Some(shares), Some(threshold)) = (shares, threshold) else {
-        return errors(StatusCode::BAD_REQUEST, &["secret_shares and secret_threshold are required"]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["secret_shares and secret_threshold are required"],
+        );
     };
     let (Ok(shares), Ok(threshold)) = (u8::try_from(shares), u8::try_from(threshold)) else {
         return errors(StatusCode::BAD_REQUEST, &["secret_shares must be at most 255"]);
@@ -93,11 +96,7 @@ async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
     match core.init(shares, threshold).await {
         Ok(out) => {
             let keys_b64: Vec<&str> = out.unseal_keys.iter().map(|k| k.expose()).collect();
-            let keys_hex: Vec<String> = out
-                .unseal_keys
-                .iter()
-                .map(|k| base64_to_hex(k.expose()))
-                .collect();
+            let keys_hex: Vec<String> = out.unseal_keys.iter().map(|k| base64_to_hex(k.expose())).collect();
             Json(json!({
                 "keys": keys_hex,
                 "keys_base64": keys_b64,
@@ -114,7 +113,10 @@ async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
 
 fn base64_to_hex(b64: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(b64).map(hex::encode).unwrap_or_default()
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(hex::encode)
+        .unwrap_or_default()
 }
 
 async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
@@ -126,7 +128,10 @@ async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
         core.reset_unseal().await
     } else {
         let Some(key) = v.get("key").and_then(Value::as_str) else {
-            return errors(StatusCode::BAD_REQUEST, &["'key' must be specified in request body as JSON, or 'reset' set to true"]);
+            return errors(
+                StatusCode::BAD_REQUEST,
+                &["'key' must be specified in request body as JSON, or 'reset' set to true"],
+            );
         };
         core.unseal(key).await
     };

@@ -27,7 +27,11 @@ pub struct CoreOptions {
 
 impl Default for CoreOptions {
     fn default() -> Self {
-        Self { dev_mode: false, allow_reset: false, background_interval: Duration::from_secs(30) }
+        Self {
+            dev_mode: false,
+            allow_reset: false,
+            background_interval: Duration::from_secs(30),
+        }
     }
 }
 
@@ -127,7 +131,9 @@ impl Core {
             )));
         }
         if shares > 1 && threshold < 2 {
-            return Err(CoreError::BadRequest("threshold must be at least 2 when there is more than one share".into()));
+            return Err(CoreError::BadRequest(
+                "threshold must be at least 2 when there is more than one share".into(),
+            ));
         }
         if self.barrier.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);
@@ -138,7 +144,11 @@ impl Core {
         }
         let root = self.create_root_credentials(DevInit::default()).await;
         self.seal_now();
-        Ok(InitOutput { unseal_keys: init.unseal_keys, threshold, root: root? })
+        Ok(InitOutput {
+            unseal_keys: init.unseal_keys,
+            threshold,
+            root: root?,
+        })
     }
 
     /// Dev mode: initializes with one share, unseals, and creates the root credentials.
@@ -160,14 +170,24 @@ impl Core {
             None => Identities::generate_access_key()?,
         };
         let principal = Principal::root(&account_id);
-        self.identities.store_access_key(&access_key_id, &secret_access_key, &principal, now).await?;
+        self.identities
+            .store_access_key(&access_key_id, &secret_access_key, &principal, now)
+            .await?;
         let root_token = match dev.root_token {
             Some(t) => t,
             None => Identities::generate_token()?,
         };
-        let entry = TokenEntry { account_id: account_id.clone(), policies: vec!["root".into()] };
+        let entry = TokenEntry {
+            account_id: account_id.clone(),
+            policies: vec!["root".into()],
+        };
         self.identities.store_token(&root_token, &entry, now).await?;
-        Ok(RootCredentials { account_id, access_key_id, secret_access_key, root_token: SecretString::new(root_token) })
+        Ok(RootCredentials {
+            account_id,
+            access_key_id,
+            secret_access_key,
+            root_token: SecretString::new(root_token),
+        })
     }
 
     /// Submits one unseal key share (base64 or hex).
@@ -175,7 +195,9 @@ impl Core {
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::NotInitialized);
         }
-        self.barrier.submit_unseal_key(&SecretString::new(key.trim().to_string())).await?;
+        self.barrier
+            .submit_unseal_key(&SecretString::new(key.trim().to_string()))
+            .await?;
         self.seal_status().await
     }
 
@@ -213,7 +235,9 @@ impl Core {
 
     /// Resolves a Vault-style token.
     pub async fn token(&self, token: Option<&str>) -> Result<Option<TokenEntry>, CoreError> {
-        let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(None) };
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }

@@ -34,7 +34,11 @@ pub struct Principal {
 
 impl Principal {
     pub fn root(account_id: &str) -> Self {
-        Self { account_id: account_id.to_string(), arn: format!("arn:aws:iam::{account_id}:root"), is_root: true }
+        Self {
+            account_id: account_id.to_string(),
+            arn: format!("arn:aws:iam::{account_id}:root"),
+            is_root: true,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 
 impl Identities {
     pub fn new(storage: DynStorage) -> Self {
-        Self { storage, keys: RwLock::new(HashMap::new()) }
+        Self {
+            storage,
+            keys: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Forgets every cached key (on seal and reset).
@@ -105,10 +112,7 @@ impl Identities {
     /// A new random access key id (`AKIA` + 16 characters) and 40-character secret.
     pub fn generate_access_key() -> Result<(String, SecretBytes), CoreError> {
         let id = format!("AKIA{}", random::string_from(AKID_ALPHABET, 16)?);
-        let secret = random::string_from(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-            40,
-        )?;
+        let secret = random::string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40)?;
         Ok((id, SecretBytes::new(secret.into_bytes())))
     }
 
@@ -124,7 +128,10 @@ impl Identities {
     }
 
     pub async fn create_account(&self, account_id: &str, now: i64) -> Result<(), CoreError> {
-        let rec = StoredAccount { account_id: account_id.to_string(), created: now };
+        let rec = StoredAccount {
+            account_id: account_id.to_string(),
+            created: now,
+        };
         self.put_json(&format!("{ACCOUNTS}{account_id}"), &rec).await
     }
 
@@ -170,22 +177,35 @@ impl Identities {
         let key = Arc::new(AccessKey {
             access_key_id: access_key_id.to_string(),
             secret: SecretBytes::new(secret),
-            principal: Principal { account_id: rec.account_id, arn: rec.principal_arn, is_root: rec.is_root },
+            principal: Principal {
+                account_id: rec.account_id,
+                arn: rec.principal_arn,
+                is_root: rec.is_root,
+            },
         });
         self.keys.write().insert(access_key_id.to_string(), key.clone());
         Ok(Some(key))
     }
 
     pub async fn store_token(&self, token: &str, entry: &TokenEntry, now: i64) -> Result<(), CoreError> {
-        let rec = StoredToken { account_id: entry.account_id.clone(), policies: entry.policies.clone(), created: now };
+        let rec = StoredToken {
+            account_id: entry.account_id.clone(),
+            policies: entry.policies.clone(),
+            created: now,
+        };
         self.put_json(&token_key(token), &rec).await
     }
 
     pub async fn token(&self, token: &str) -> Result<Option<TokenEntry>, CoreError> {
-        let Some(raw) = self.storage.get(&token_key(token)).await? else { return Ok(None) };
+        let Some(raw) = self.storage.get(&token_key(token)).await? else {
+            return Ok(None);
+        };
         let rec: StoredToken =
             serde_json::from_slice(raw.expose()).map_err(|e| CoreError::Internal(format!("token record: {e}")))?;
-        Ok(Some(TokenEntry { account_id: rec.account_id, policies: rec.policies }))
+        Ok(Some(TokenEntry {
+            account_id: rec.account_id,
+            policies: rec.policies,
+        }))
     }
 
     async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), CoreError> {

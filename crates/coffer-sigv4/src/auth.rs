@@ -34,10 +34,7 @@ pub struct Credential {
 impl Credential {
     /// The credential scope line of the string to sign: `date/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!(
-            "{}/{}/{}/{TERMINATOR}",
-            self.date, self.region, self.service
-        )
+        format!("{}/{}/{}/{TERMINATOR}", self.date, self.region, self.service)
     }
 }
 
@@ -131,9 +128,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
         }
     }
 
-    let date_header = headers
-        .get("x-amz-date")
-        .or_else(|| headers.get(http::header::DATE));
+    let date_header = headers.get("x-amz-date").or_else(|| headers.get(http::header::DATE));
 
     let mut missing = String::new();
     if credential.is_none() {
@@ -154,9 +149,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
     let (Some(credential), Some(signed_headers), Some(signature), Some(date_header)) =
         (credential, signed_headers, signature, date_header)
     else {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "{missing}Authorization={raw}"
-        )));
+        return Err(SigV4Error::IncompleteSignature(format!("{missing}Authorization={raw}")));
     };
 
     let amz_date = String::from_utf8_lossy(date_header.as_bytes()).into_owned();
@@ -191,11 +184,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
     };
 
     let mut problems = Vec::new();
-    if region.is_empty()
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         problems.push(format!(
             "Credential should be scoped to a valid region, not '{region}'."
         ));
@@ -237,10 +226,8 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
 /// Parses `yyyymmddThhmmssZ` (UTC). Anything else, including extra characters, is `None`.
 fn parse_amz_date(s: &str) -> Option<OffsetDateTime> {
     let b = s.as_bytes();
-    let shape_ok = b.len() == 16
-        && b[8] == b'T'
-        && b[15] == b'Z'
-        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    let shape_ok =
+        b.len() == 16 && b[8] == b'T' && b[15] == b'Z' && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
     if !shape_ok {
         return None;
     }

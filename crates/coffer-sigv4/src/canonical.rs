@@ -17,11 +17,7 @@ use http::HeaderMap;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, percent_encode};
 
 /// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
-const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// As [`QUERY_SET`], but `/` stays (path separators).
 const PATH_SET: &AsciiSet = &QUERY_SET.remove(b'/');
 
@@ -56,10 +52,7 @@ pub(crate) fn canonical_query(raw_query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                reencode_query_component(name),
-                reencode_query_component(value),
-            )
+            (reencode_query_component(name), reencode_query_component(value))
         })
         .collect();
     pairs.sort();
@@ -76,10 +69,7 @@ pub(crate) fn canonical_query(raw_query: &str) -> String {
 }
 
 fn reencode_query_component(raw: &str) -> String {
-    let plus_as_space: Vec<u8> = raw
-        .bytes()
-        .map(|b| if b == b'+' { b' ' } else { b })
-        .collect();
+    let plus_as_space: Vec<u8> = raw.bytes().map(|b| if b == b'+' { b' ' } else { b }).collect();
     let decoded: Vec<u8> = percent_decode(&plus_as_space).collect();
     percent_encode(&decoded, QUERY_SET).to_string()
 }
@@ -101,10 +91,7 @@ fn push_canonical_header(out: &mut Vec<u8>, headers: &HeaderMap, name: &str) {
 fn push_trimmed_value(out: &mut Vec<u8>, value: &[u8]) {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
+    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
     let mut previous_space = false;
     for &b in &value[start..end] {
         if b == b' ' {

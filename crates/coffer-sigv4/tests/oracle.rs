@@ -12,8 +12,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use coffer_crypto::SecretBytes;
 use coffer_sigv4::{
-    AuthHeader, SigV4Error, SignedRequest, SigningKeyCache, derive_signing_key,
-    parse_authorization, verify,
+    AuthHeader, SigV4Error, SignedRequest, SigningKeyCache, derive_signing_key, parse_authorization, verify,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
@@ -69,10 +68,7 @@ impl Req {
 
     fn path_and_query(&self) -> (String, String) {
         let uri: http::Uri = self.url.parse().unwrap();
-        (
-            uri.path().to_owned(),
-            uri.query().unwrap_or_default().to_owned(),
-        )
+        (uri.path().to_owned(), uri.query().unwrap_or_default().to_owned())
     }
 }
 
@@ -172,10 +168,7 @@ fn check_with(
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    headers.insert(
-        HeaderName::from_static(name),
-        HeaderValue::from_str(value).unwrap(),
-    );
+    headers.insert(HeaderName::from_static(name), HeaderValue::from_str(value).unwrap());
 }
 
 const CREATE_BODY: &str = r#"{"Name": "demo/db", "SecretString": "{\"u\":\"a\"}", "ClientRequestToken": "802dbdf7-e34d-4aac-9cdf-fefcf8905d47"}"#;
@@ -215,14 +208,12 @@ fn secretsmanager_post_signed_like_boto3_verifies() {
 #[test]
 fn extra_signed_headers_verify() {
     let mut req = Req::secretsmanager("GetSecretValue", r#"{"SecretId":"demo/db"}"#);
-    req.headers
-        .push(("Content-Length".into(), req.body.len().to_string()));
+    req.headers.push(("Content-Length".into(), req.body.len().to_string()));
     req.headers.push((
         "amz-sdk-invocation-id".into(),
         "0da03e4a-1111-2222-3333-444455556666".into(),
     ));
-    req.headers
-        .push(("amz-sdk-request".into(), "attempt=1;  max=3".into()));
+    req.headers.push(("amz-sdk-request".into(), "attempt=1;  max=3".into()));
     let mut signer = Signer::default();
     signer.settings.excluded_headers = Some(vec![Cow::Borrowed("authorization")]);
     let headers = signer.sign(&req);
@@ -251,11 +242,7 @@ fn session_token_is_signed_and_verifies() {
     };
     let mut headers = signer.sign(&req);
     let auth = check(&req, &headers, odt(t0())).unwrap();
-    assert!(
-        auth.signed_headers
-            .iter()
-            .any(|h| h == "x-amz-security-token")
-    );
+    assert!(auth.signed_headers.iter().any(|h| h == "x-amz-security-token"));
     set(&mut headers, "x-amz-security-token", "some-other-token");
     assert_eq!(
         check(&req, &headers, odt(t0())).unwrap_err(),
@@ -276,8 +263,7 @@ fn query_string_and_encoded_path_segments_verify() {
 
     let req = Req {
         method: "GET",
-        url: "https://coffer.example:8443/v1/%E2%9C%93/x:y/./z/../w?q=a%2Fb%20c&empty=&k=%7E~&flag"
-            .to_owned(),
+        url: "https://coffer.example:8443/v1/%E2%9C%93/x:y/./z/../w?q=a%2Fb%20c&empty=&k=%7E~&flag".to_owned(),
         headers: vec![("Host".into(), "coffer.example:8443".into())],
         body: vec![],
     };
@@ -313,15 +299,10 @@ fn host_from_uri_with_default_and_custom_ports() {
 fn x_amz_content_sha256_is_used_and_must_match_the_body() {
     let req = Req::secretsmanager("ListSecrets", r#"{"MaxResults":5}"#);
     let mut signer = Signer::default();
-    signer.settings.payload_checksum_kind =
-        aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+    signer.settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
     let headers = signer.sign(&req);
     let auth = check(&req, &headers, odt(t0())).unwrap();
-    assert!(
-        auth.signed_headers
-            .iter()
-            .any(|h| h == "x-amz-content-sha256")
-    );
+    assert!(auth.signed_headers.iter().any(|h| h == "x-amz-content-sha256"));
 
     // A declared hash that is not the body's is refused even though it is signed.
     let mut tampered = req.clone();
@@ -342,10 +323,7 @@ fn x_amz_content_sha256_is_used_and_must_match_the_body() {
         ..Signer::default()
     };
     let headers = signer.sign(&req);
-    assert_eq!(
-        headers.get("x-amz-content-sha256").unwrap(),
-        "UNSIGNED-PAYLOAD"
-    );
+    assert_eq!(headers.get("x-amz-content-sha256").unwrap(), "UNSIGNED-PAYLOAD");
     assert_eq!(
         check(&req, &headers, odt(t0())).unwrap_err(),
         SigV4Error::SignatureMismatch
@@ -380,8 +358,7 @@ fn unsigned_header_changed_still_verifies() {
 #[test]
 fn header_whitespace_is_canonicalised_like_the_signer() {
     let mut req = Req::secretsmanager("ListSecrets", "{}");
-    req.headers
-        .push(("X-Custom".into(), "  lots   of    spaces  ".into()));
+    req.headers.push(("X-Custom".into(), "  lots   of    spaces  ".into()));
     let headers = Signer::default().sign(&req);
     // The signer canonicalised the value; the wire still carries the raw spacing.
     check(&req, &headers, odt(t0())).unwrap();
@@ -423,14 +400,8 @@ fn tampered_signed_header_fails() {
     }
     // A second value for a signed header changes its canonical form too.
     let mut h = headers.clone();
-    h.append(
-        "x-amz-target",
-        HeaderValue::from_static("secretsmanager.DeleteSecret"),
-    );
-    assert_eq!(
-        check(&req, &h, odt(t0())).unwrap_err(),
-        SigV4Error::SignatureMismatch
-    );
+    h.append("x-amz-target", HeaderValue::from_static("secretsmanager.DeleteSecret"));
+    assert_eq!(check(&req, &h, odt(t0())).unwrap_err(), SigV4Error::SignatureMismatch);
 }
 
 #[test]
@@ -479,10 +450,7 @@ fn scope_rewritten_to_other_region_or_service_fails() {
         .to_str()
         .unwrap()
         .to_owned();
-    for (from, to) in [
-        ("/us-east-1/", "/eu-west-1/"),
-        ("/secretsmanager/", "/kms/"),
-    ] {
+    for (from, to) in [("/us-east-1/", "/eu-west-1/"), ("/secretsmanager/", "/kms/")] {
         let mut h = headers.clone();
         set(&mut h, "authorization", &original.replace(from, to));
         assert_eq!(
@@ -533,11 +501,7 @@ fn bad_scope_terminator_and_date_fail_with_aws_messages() {
     );
 
     let mut h = headers.clone();
-    set(
-        &mut h,
-        "authorization",
-        &original.replace("/us-east-1/", "/us_east 1/"),
-    );
+    set(&mut h, "authorization", &original.replace("/us-east-1/", "/us_east 1/"));
     let err = parse_authorization(&h).unwrap_err();
     assert_eq!(err.code(), "IncompleteSignatureException");
 }
@@ -599,17 +563,11 @@ fn date_header_is_the_fallback_and_x_amz_date_wins() {
     let mut h = headers.clone();
     h.remove("x-amz-date");
     h.insert(http::header::DATE, amz_date);
-    assert_eq!(
-        parse_authorization(&h).unwrap().amz_date,
-        "20261122T155824Z"
-    );
+    assert_eq!(parse_authorization(&h).unwrap().amz_date, "20261122T155824Z");
 
     let mut h = headers.clone();
     set(&mut h, "date", "20991231T000000Z");
-    assert_eq!(
-        parse_authorization(&h).unwrap().amz_date,
-        "20261122T155824Z"
-    );
+    assert_eq!(parse_authorization(&h).unwrap().amz_date, "20261122T155824Z");
 }
 
 #[test]
@@ -623,11 +581,7 @@ fn missing_authorization() {
     assert_eq!(err.http_status(), 400);
 
     // A non-AWS4 scheme is treated as no AWS authentication at all.
-    set(
-        &mut headers,
-        "authorization",
-        "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x",
-    );
+    set(&mut headers, "authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x");
     assert_eq!(
         parse_authorization(&headers).unwrap_err(),
         SigV4Error::MissingAuthenticationToken
@@ -641,11 +595,7 @@ fn incomplete(authorization: &str, with_date: bool) -> String {
         set(&mut headers, "x-amz-date", "20261122T155824Z");
     }
     let err = parse_authorization(&headers).unwrap_err();
-    assert_eq!(
-        err.code(),
-        "IncompleteSignatureException",
-        "{authorization}"
-    );
+    assert_eq!(err.code(), "IncompleteSignatureException", "{authorization}");
     err.message()
 }
 
@@ -696,13 +646,8 @@ fn malformed_authorization_headers() {
         )
     );
     // A space inside the credential (a pasted key with a stray blank).
-    let h = format!(
-        "AWS4-HMAC-SHA256 Credential= AKID/20261122/us-east-1/kms/aws4_request, {signed}, {sig}"
-    );
-    assert!(
-        incomplete(&h, true)
-            .starts_with("'AKID/20261122/us-east-1/kms/aws4_request' not a valid key=value pair")
-    );
+    let h = format!("AWS4-HMAC-SHA256 Credential= AKID/20261122/us-east-1/kms/aws4_request, {signed}, {sig}");
+    assert!(incomplete(&h, true).starts_with("'AKID/20261122/us-east-1/kms/aws4_request' not a valid key=value pair"));
 
     // Unsupported algorithm.
     let h = format!("AWS4-HMAC-SHA512 {cred}, {signed}, {sig}");
@@ -765,18 +710,10 @@ fn malformed_signature_value_fails_as_mismatch() {
         .unwrap()
         .to_owned();
     let (prefix, sig) = original.split_once("Signature=").unwrap();
-    for bad in [
-        String::new(),
-        "zz".repeat(32),
-        sig[..62].to_owned(),
-        format!("{sig}00"),
-    ] {
+    for bad in [String::new(), "zz".repeat(32), sig[..62].to_owned(), format!("{sig}00")] {
         let mut h = headers.clone();
         set(&mut h, "authorization", &format!("{prefix}Signature={bad}"));
-        assert_eq!(
-            check(&req, &h, odt(t0())).unwrap_err(),
-            SigV4Error::SignatureMismatch
-        );
+        assert_eq!(check(&req, &h, odt(t0())).unwrap_err(), SigV4Error::SignatureMismatch);
     }
     // Upper-case hex of the right signature is the same bytes.
     let mut h = headers.clone();
@@ -792,10 +729,7 @@ fn malformed_signature_value_fails_as_mismatch() {
 fn unrecognized_client_variant() {
     let err = SigV4Error::UnrecognizedClient;
     assert_eq!(err.code(), "UnrecognizedClientException");
-    assert_eq!(
-        err.message(),
-        "The security token included in the request is invalid."
-    );
+    assert_eq!(err.message(), "The security token included in the request is invalid.");
     assert_eq!(err.http_status(), 400);
 }
 

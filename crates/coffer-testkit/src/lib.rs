@@ -59,7 +59,12 @@ impl CofferProcess {
                 }
             }
         });
-        Ok(Self { child, dir, lines: rx, stdout_seen: Vec::new() })
+        Ok(Self {
+            child,
+            dir,
+            lines: rx,
+            stdout_seen: Vec::new(),
+        })
     }
 
     /// Starts `coffer server --dev --listen 127.0.0.1:0 <extra>` and waits for its banner.
@@ -99,7 +104,10 @@ impl CofferProcess {
 
     fn field(&mut self, label: &str, timeout: Duration) -> anyhow::Result<String> {
         let line = self.wait_for_line(label, timeout)?;
-        Ok(line.split_once(label).map(|(_, v)| v.trim().to_string()).unwrap_or_default())
+        Ok(line
+            .split_once(label)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default())
     }
 
     fn read_dev_banner(&mut self, timeout: Duration) -> anyhow::Result<DevCredentials> {

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "coffer", version, about = "A self-hosted secrets manager with AWS- and Vault-compatible APIs")]
+#[command(
+    name = "coffer",
+    version,
+    about = "A self-hosted secrets manager with AWS- and Vault-compatible APIs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

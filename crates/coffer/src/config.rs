@@ -57,7 +57,11 @@ impl Config {
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let raw: RawConfig = toml::from_str(text)?;
-        let transport = match (raw.listener.tls_cert_file, raw.listener.tls_key_file, raw.listener.dangerous_plaintext_http) {
+        let transport = match (
+            raw.listener.tls_cert_file,
+            raw.listener.tls_key_file,
+            raw.listener.dangerous_plaintext_http,
+        ) {
             (Some(cert), Some(key), false) => Transport::Tls { cert, key },
             (None, None, true) => Transport::DangerousPlaintext,
             (Some(_), Some(_), true) => bail!("listener: set either TLS files or dangerous_plaintext_http, not both"),
@@ -97,7 +101,8 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_missing_tls() {
-        let unknown = Config::parse("[listener]\ndangerous_plaintext_http = true\nbogus = 1\n[storage]\npath = \"x\"\n");
+        let unknown =
+            Config::parse("[listener]\ndangerous_plaintext_http = true\nbogus = 1\n[storage]\npath = \"x\"\n");
         assert!(format!("{:#}", unknown.unwrap_err()).contains("bogus"));
         let no_tls = Config::parse("[listener]\n[storage]\npath = \"x\"\n");
         assert!(format!("{:#}", no_tls.unwrap_err()).contains("TLS is required"));

@@ -10,7 +10,12 @@ use crate::cli::{ClientArgs, OperatorCommand};
 
 pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
     match cmd {
-        OperatorCommand::Init { client, shares, threshold, json } => init(&client, shares, threshold, json).await,
+        OperatorCommand::Init {
+            client,
+            shares,
+            threshold,
+            json,
+        } => init(&client, shares, threshold, json).await,
         OperatorCommand::Unseal { client, key, reset } => unseal(&client, key, reset).await,
         OperatorCommand::Seal { client } => {
             let c = Client::new(&client)?;
@@ -22,7 +27,11 @@ pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
             let c = Client::new(&client)?;
             let s = c.send(reqwest::Method::GET, "sys/seal-status", None, false).await?;
             print_status(&s);
-            Ok(if s.get("sealed").and_then(Value::as_bool) == Some(false) { 0 } else { 2 })
+            Ok(if s.get("sealed").and_then(Value::as_bool) == Some(false) {
+                0
+            } else {
+                2
+            })
         }
         OperatorCommand::Rotate { client } => {
             let c = Client::new(&client)?;
@@ -48,10 +57,20 @@ impl Client {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the CA certificate")?);
         }
         let token = args.token.clone().or_else(|| std::env::var("VAULT_TOKEN").ok());
-        Ok(Self { http: b.build()?, base: args.address.trim_end_matches('/').to_string(), token })
+        Ok(Self {
+            http: b.build()?,
+            base: args.address.trim_end_matches('/').to_string(),
+            token,
+        })
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, auth: bool) -> anyhow::Result<Value> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        auth: bool,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/v1/{path}", self.base);
         let mut req = self.http.request(method, &url);
         if auth {
@@ -66,7 +85,11 @@ impl Client {
         let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let v: Value = if text.trim().is_empty() { json!({}) } else { serde_json::from_str(&text).unwrap_or(json!({})) };
+        let v: Value = if text.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&text).unwrap_or(json!({}))
+        };
         if !status.is_success() {
             let msgs = v
                 .get("errors")
@@ -134,7 +157,11 @@ async fn unseal(args: &ClientArgs, key: Option<String>, reset: bool) -> anyhow::
     };
     let s = c.send(reqwest::Method::PUT, "sys/unseal", Some(body), false).await?;
     print_status(&s);
-    Ok(if s.get("sealed").and_then(Value::as_bool) == Some(false) { 0 } else { 2 })
+    Ok(if s.get("sealed").and_then(Value::as_bool) == Some(false) {
+        0
+    } else {
+        2
+    })
 }
 
 fn print_status(s: &Value) {

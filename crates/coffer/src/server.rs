@@ -74,7 +74,12 @@ async fn not_found(uri: axum::http::Uri) -> Response {
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let start = std::time::Instant::now();
     let resp = next.run(req).await;
     tracing::debug!(%method, %path, %target, status = resp.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
@@ -119,15 +124,26 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
         Some(path) => Arc::new(RedbBackend::open(path).with_context(|| format!("opening {}", path.display()))?),
         None => Arc::new(MemoryBackend::new()),
     };
-    let options = CoreOptions { dev_mode: true, allow_reset: args.dev_allow_reset, background_interval: Duration::from_secs(5) };
+    let options = CoreOptions {
+        dev_mode: true,
+        allow_reset: args.dev_allow_reset,
+        background_interval: Duration::from_secs(5),
+    };
     let core = Core::new(backend, options);
     let existing = match &args.dev_storage {
         Some(path) if core.seal_status().await?.initialized => {
             let creds_path = dev_credentials_path(path);
-            let text = std::fs::read_to_string(&creds_path)
-                .with_context(|| format!("{} is initialized but {} is missing", path.display(), creds_path.display()))?;
+            let text = std::fs::read_to_string(&creds_path).with_context(|| {
+                format!(
+                    "{} is initialized but {} is missing",
+                    path.display(),
+                    creds_path.display()
+                )
+            })?;
             let creds: DevCredentialsFile = serde_json::from_str(&text).context("reading the dev credentials file")?;
-            core.unseal(&creds.unseal_key).await.context("unsealing with the dev unseal key")?;
+            core.unseal(&creds.unseal_key)
+                .await
+                .context("unsealing with the dev unseal key")?;
             Some(creds)
         }
         _ => None,
@@ -135,7 +151,11 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     let creds = match existing {
         Some(c) => c,
         None => {
-            let dev = DevInit { access_key, account_id: args.dev_account_id.clone(), root_token: args.dev_root_token.clone() };
+            let dev = DevInit {
+                access_key,
+                account_id: args.dev_account_id.clone(),
+                root_token: args.dev_root_token.clone(),
+            };
             let (root, unseal_key) = core.init_dev(dev).await.context("initializing the dev server")?;
             let creds = dev_file(&root, &unseal_key);
             if let Some(path) = &args.dev_storage {
@@ -145,7 +165,9 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
         }
     };
     let listen = args.listen.unwrap_or_else(config::default_listen);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
@@ -213,7 +235,10 @@ fn print_dev_banner(addr: SocketAddr, c: &DevCredentialsFile, storage: Option<&P
         unseal = c.unseal_key,
     );
     if reset {
-        let _ = writeln!(out, "Conformance mode: POST {endpoint}/moto-api/reset wipes all data.\n");
+        let _ = writeln!(
+            out,
+            "Conformance mode: POST {endpoint}/moto-api/reset wipes all data.\n"
+        );
     }
     let _ = out.flush();
 }
@@ -239,7 +264,10 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     } else {
         "sealed: run `coffer operator unseal` with the threshold of key shares"
     };
-    println!("Coffer listening on {scheme}://{addr} (storage {}); {next}", cfg.storage_path.display());
+    println!(
+        "Coffer listening on {scheme}://{addr} (storage {}); {next}",
+        cfg.storage_path.display()
+    );
     if matches!(cfg.transport, Transport::DangerousPlaintext) {
         tracing::warn!("serving plain HTTP (dangerous_plaintext_http = true): secrets cross the network in clear");
     }

@@ -19,24 +19,47 @@ async fn banner_prints_endpoint_credentials_and_copy_paste_lines() {
         format!("export AWS_SECRET_ACCESS_KEY={}", c.secret_access_key),
         "export AWS_DEFAULT_REGION=us-east-1".to_string(),
         format!("export VAULT_TOKEN={}", c.root_token),
-        format!("aws --endpoint-url {} secretsmanager get-secret-value --secret-id demo/db-password", c.endpoint),
+        format!(
+            "aws --endpoint-url {} secretsmanager get-secret-value --secret-id demo/db-password",
+            c.endpoint
+        ),
     ] {
         assert!(out.contains(&line), "banner lacks {line:?}:\n{out}");
     }
     // The printed credentials work.
     let client = dev_client(&c);
-    client.create_secret().name("banner/check").secret_string("v").send().await.unwrap();
+    client
+        .create_secret()
+        .name("banner/check")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn conformance_flags_fix_the_key_and_account() {
-    let (_p, c) = start_dev(&["--dev-access-key", "testing:testing", "--dev-account-id", "123456789012"]);
+    let (_p, c) = start_dev(&[
+        "--dev-access-key",
+        "testing:testing",
+        "--dev-account-id",
+        "123456789012",
+    ]);
     assert_eq!(c.access_key_id, "testing");
     assert_eq!(c.account_id, "123456789012");
     let client = sm_client_region(&c.endpoint, "testing", "testing", "eu-west-1");
-    let out = client.create_secret().name("flags/x").secret_string("v").send().await.unwrap();
+    let out = client
+        .create_secret()
+        .name("flags/x")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
     let arn = out.arn().unwrap();
-    assert!(arn.starts_with("arn:aws:secretsmanager:eu-west-1:123456789012:secret:flags/x-"), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:eu-west-1:123456789012:secret:flags/x-"),
+        "{arn}"
+    );
     // The key is still verified: a wrong secret for the same id is refused.
     let bad = sm_client(&c.endpoint, "testing", "nottesting");
     let e = bad.list_secrets().send().await.unwrap_err();
@@ -53,18 +76,47 @@ async fn dev_flags_require_dev_mode() {
 #[tokio::test]
 async fn moto_reset_needs_the_flag_and_wipes_data() {
     let (_p, c) = start_dev(&[]);
-    let r = reqwest::Client::new().post(format!("{}/moto-api/reset", c.endpoint)).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 400, "reset must be refused without --dev-allow-reset");
+    let r = reqwest::Client::new()
+        .post(format!("{}/moto-api/reset", c.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        400,
+        "reset must be refused without --dev-allow-reset"
+    );
 
     let (_p2, c2) = start_dev(&["--dev-allow-reset"]);
     let client = dev_client(&c2);
-    client.create_secret().name("reset/me").secret_string("v").send().await.unwrap();
-    let r = reqwest::Client::new().post(format!("{}/moto-api/reset", c2.endpoint)).send().await.unwrap();
+    client
+        .create_secret()
+        .name("reset/me")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/moto-api/reset", c2.endpoint))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let e = client.get_secret_value().secret_id("reset/me").send().await.unwrap_err();
+    let e = client
+        .get_secret_value()
+        .secret_id("reset/me")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "ResourceNotFoundException");
     // Credentials survive a reset.
-    client.create_secret().name("reset/again").secret_string("v").send().await.unwrap();
+    client
+        .create_secret()
+        .name("reset/again")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -82,12 +134,23 @@ async fn dev_storage_file_survives_restart() {
     let akid = akid.split_once(':').unwrap().1.trim().to_string();
     let secret = secret.split_once(':').unwrap().1.trim().to_string();
     let endpoint = format!("http://{listen}");
-    sm_client(&endpoint, &akid, &secret).create_secret().name("dev/persist").secret_string("kept").send().await.unwrap();
+    sm_client(&endpoint, &akid, &secret)
+        .create_secret()
+        .name("dev/persist")
+        .secret_string("kept")
+        .send()
+        .await
+        .unwrap();
     assert!(p.terminate(Duration::from_secs(10)), "server did not stop on SIGTERM");
     drop(p);
 
     let mut p = coffer_testkit::CofferProcess::start(bin(), &args, &[]).unwrap();
     p.wait_for_line("Endpoint:", Duration::from_secs(20)).unwrap();
-    let v = sm_client(&endpoint, &akid, &secret).get_secret_value().secret_id("dev/persist").send().await.unwrap();
+    let v = sm_client(&endpoint, &akid, &secret)
+        .get_secret_value()
+        .secret_id("dev/persist")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.secret_string(), Some("kept"));
 }

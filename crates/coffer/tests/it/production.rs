@@ -22,7 +22,11 @@ impl Prod {
         let port = coffer_testkit::free_port().unwrap();
         let data = dir.path().join("data").join("coffer.redb");
         let config = dir.path().join("coffer.toml");
-        let scheme = if extra_listener.contains("tls_cert_file") { "https" } else { "http" };
+        let scheme = if extra_listener.contains("tls_cert_file") {
+            "https"
+        } else {
+            "http"
+        };
         std::fs::write(
             &config,
             format!(
@@ -31,7 +35,11 @@ impl Prod {
             ),
         )
         .unwrap();
-        Self { dir, config, endpoint: format!("{scheme}://127.0.0.1:{port}") }
+        Self {
+            dir,
+            config,
+            endpoint: format!("{scheme}://127.0.0.1:{port}"),
+        }
     }
 
     fn plaintext() -> Self {
@@ -68,7 +76,12 @@ fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
     assert_eq!(code, 0, "init failed: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     Init {
-        keys: v["keys_base64"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect(),
+        keys: v["keys_base64"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect(),
         akid: v["root_access_key_id"].as_str().unwrap().to_string(),
         secret: v["root_secret_access_key"].as_str().unwrap().to_string(),
         token: v["root_token"].as_str().unwrap().to_string(),
@@ -100,7 +113,13 @@ async fn init_unseal_seal_and_restart_keep_everything() {
 
     // Sealed: data requests are refused and nothing is stored.
     let sm = sm_client(&prod.endpoint, &init.akid, &init.secret);
-    let e = sm.create_secret().name("while/sealed").secret_string("v").send().await.unwrap_err();
+    let e = sm
+        .create_secret()
+        .name("while/sealed")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "ServiceUnavailableException", "{e:?}");
 
     // A wrong share does not unseal.
@@ -110,20 +129,42 @@ async fn init_unseal_seal_and_restart_keep_everything() {
     assert_eq!(code, 2);
     unseal(&prod, &init.keys[2..5]);
 
-    sm.create_secret().name("prod/db").secret_string("before-restart").send().await.unwrap();
+    sm.create_secret()
+        .name("prod/db")
+        .secret_string("before-restart")
+        .send()
+        .await
+        .unwrap();
     let (code, _, err) = coffer_testkit::run(
         bin(),
-        &["operator", "rotate", "--address", &prod.endpoint, "--token", &init.token],
+        &[
+            "operator",
+            "rotate",
+            "--address",
+            &prod.endpoint,
+            "--token",
+            &init.token,
+        ],
         &[],
     )
     .unwrap();
     assert_eq!(code, 0, "{err}");
-    sm.put_secret_value().secret_id("prod/db").secret_string("after-rotate").send().await.unwrap();
+    sm.put_secret_value()
+        .secret_id("prod/db")
+        .secret_string("after-rotate")
+        .send()
+        .await
+        .unwrap();
 
     // Seal needs the root token.
     let (code, _, _) = prod.operator(&["seal"]);
     assert_ne!(code, 0);
-    let (code, _, err) = coffer_testkit::run(bin(), &["operator", "seal", "--address", &prod.endpoint, "--token", &init.token], &[]).unwrap();
+    let (code, _, err) = coffer_testkit::run(
+        bin(),
+        &["operator", "seal", "--address", &prod.endpoint, "--token", &init.token],
+        &[],
+    )
+    .unwrap();
     assert_eq!(code, 0, "{err}");
     let e = sm.get_secret_value().secret_id("prod/db").send().await.unwrap_err();
     assert_eq!(err_code(&e), "ServiceUnavailableException");
@@ -133,11 +174,24 @@ async fn init_unseal_seal_and_restart_keep_everything() {
     let _p = prod.start();
     let e = sm.get_secret_value().secret_id("prod/db").send().await.unwrap_err();
     assert_eq!(err_code(&e), "ServiceUnavailableException");
-    unseal(&prod, &[init.keys[0].clone(), init.keys[3].clone(), init.keys[4].clone()]);
+    unseal(
+        &prod,
+        &[init.keys[0].clone(), init.keys[3].clone(), init.keys[4].clone()],
+    );
     let cur = sm.get_secret_value().secret_id("prod/db").send().await.unwrap();
     assert_eq!(cur.secret_string(), Some("after-rotate"));
-    let prev = sm.get_secret_value().secret_id("prod/db").version_stage("AWSPREVIOUS").send().await.unwrap();
-    assert_eq!(prev.secret_string(), Some("before-restart"), "data written under the old key term is readable");
+    let prev = sm
+        .get_secret_value()
+        .secret_id("prod/db")
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        prev.secret_string(),
+        Some("before-restart"),
+        "data written under the old key term is readable"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +202,12 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
     unseal(&prod, &init.keys);
     let sm = sm_client(&prod.endpoint, &init.akid, &init.secret);
     for w in 0..8 {
-        sm.create_secret().name(format!("load/{w}")).secret_string("seed").send().await.unwrap();
+        sm.create_secret()
+            .name(format!("load/{w}"))
+            .secret_string("seed")
+            .send()
+            .await
+            .unwrap();
     }
     let acked: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
     let stop_at = Instant::now() + Duration::from_millis(1500);
@@ -160,8 +219,19 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
             let mut i = 0u64;
             loop {
                 let value = format!("w{w}-i{i}");
-                match sm.put_secret_value().secret_id(format!("load/{w}")).secret_string(&value).send().await {
-                    Ok(out) => acked.lock().unwrap().push((format!("load/{w}"), out.version_id().unwrap().to_string(), value)),
+                match sm
+                    .put_secret_value()
+                    .secret_id(format!("load/{w}"))
+                    .secret_string(&value)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((format!("load/{w}"), out.version_id().unwrap().to_string(), value))
+                    }
                     Err(_) => break, // the server is gone
                 }
                 i += 1;
@@ -175,7 +245,11 @@ async fn sigkill_during_writes_loses_no_acknowledged_write() {
     }
     drop(p);
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "the load wrote too little to prove anything: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the load wrote too little to prove anything: {}",
+        acked.len()
+    );
 
     let _p = prod.start();
     unseal(&prod, &init.keys);
@@ -217,25 +291,89 @@ async fn a_known_secret_never_appears_in_logs_or_on_disk_in_clear() {
     let canary_bin = format!("BINARY-CANARY-{}", std::process::id());
 
     // Every operation that carries or returns a value.
-    sm.create_secret().name("leak/a").secret_string(format!("{canary}-1")).send().await.unwrap();
-    sm.create_secret().name("leak/b").secret_binary(Blob::new(canary_bin.as_bytes())).send().await.unwrap();
-    sm.put_secret_value().secret_id("leak/a").secret_string(format!("{canary}-2")).send().await.unwrap();
-    sm.update_secret().secret_id("leak/a").secret_string(format!("{canary}-3")).description("d").send().await.unwrap();
-    sm.put_secret_value().secret_id("leak/a").secret_string(format!("{canary}-4")).version_stages("CUSTOM").send().await.unwrap();
+    sm.create_secret()
+        .name("leak/a")
+        .secret_string(format!("{canary}-1"))
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("leak/b")
+        .secret_binary(Blob::new(canary_bin.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    sm.put_secret_value()
+        .secret_id("leak/a")
+        .secret_string(format!("{canary}-2"))
+        .send()
+        .await
+        .unwrap();
+    sm.update_secret()
+        .secret_id("leak/a")
+        .secret_string(format!("{canary}-3"))
+        .description("d")
+        .send()
+        .await
+        .unwrap();
+    sm.put_secret_value()
+        .secret_id("leak/a")
+        .secret_string(format!("{canary}-4"))
+        .version_stages("CUSTOM")
+        .send()
+        .await
+        .unwrap();
     sm.get_secret_value().secret_id("leak/a").send().await.unwrap();
-    sm.get_secret_value().secret_id("leak/a").version_stage("AWSPREVIOUS").send().await.unwrap();
+    sm.get_secret_value()
+        .secret_id("leak/a")
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
     sm.get_secret_value().secret_id("leak/b").send().await.unwrap();
-    sm.batch_get_secret_value().secret_id_list("leak/a").secret_id_list("leak/b").send().await.unwrap();
+    sm.batch_get_secret_value()
+        .secret_id_list("leak/a")
+        .secret_id_list("leak/b")
+        .send()
+        .await
+        .unwrap();
     sm.describe_secret().secret_id("leak/a").send().await.unwrap();
     sm.list_secret_version_ids().secret_id("leak/a").send().await.unwrap();
     sm.list_secrets().send().await.unwrap();
     // Error paths that receive a value.
     let token = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-    sm.put_secret_value().secret_id("leak/a").client_request_token(token).secret_string(format!("{canary}-5")).send().await.unwrap();
-    sm.put_secret_value().secret_id("leak/a").client_request_token(token).secret_string(format!("{canary}-6")).send().await.unwrap_err();
-    sm.put_secret_value().secret_id("leak/missing").secret_string(format!("{canary}-7")).send().await.unwrap_err();
-    sm.create_secret().name("leak/a").secret_string(format!("{canary}-8")).send().await.unwrap_err();
-    sm.delete_secret().secret_id("leak/b").force_delete_without_recovery(true).send().await.unwrap();
+    sm.put_secret_value()
+        .secret_id("leak/a")
+        .client_request_token(token)
+        .secret_string(format!("{canary}-5"))
+        .send()
+        .await
+        .unwrap();
+    sm.put_secret_value()
+        .secret_id("leak/a")
+        .client_request_token(token)
+        .secret_string(format!("{canary}-6"))
+        .send()
+        .await
+        .unwrap_err();
+    sm.put_secret_value()
+        .secret_id("leak/missing")
+        .secret_string(format!("{canary}-7"))
+        .send()
+        .await
+        .unwrap_err();
+    sm.create_secret()
+        .name("leak/a")
+        .secret_string(format!("{canary}-8"))
+        .send()
+        .await
+        .unwrap_err();
+    sm.delete_secret()
+        .secret_id("leak/b")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
     let raw = signed_post(
         &prod.endpoint,
         &init.akid,
@@ -259,10 +397,26 @@ async fn a_known_secret_never_appears_in_logs_or_on_disk_in_clear() {
     assert!(!files.is_empty());
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
-        assert!(!contains(&bytes, canary.as_bytes()), "{} holds a secret in clear", f.display());
-        assert!(!contains(&bytes, canary_bin.as_bytes()), "{} holds a binary secret in clear", f.display());
-        assert!(!contains(&bytes, init.secret.as_bytes()), "{} holds the root secret key in clear", f.display());
-        assert!(!contains(&bytes, b"leak/a"), "{} holds a secret name in clear", f.display());
+        assert!(
+            !contains(&bytes, canary.as_bytes()),
+            "{} holds a secret in clear",
+            f.display()
+        );
+        assert!(
+            !contains(&bytes, canary_bin.as_bytes()),
+            "{} holds a binary secret in clear",
+            f.display()
+        );
+        assert!(
+            !contains(&bytes, init.secret.as_bytes()),
+            "{} holds the root secret key in clear",
+            f.display()
+        );
+        assert!(
+            !contains(&bytes, b"leak/a"),
+            "{} holds a secret name in clear",
+            f.display()
+        );
     }
 }
 
@@ -291,7 +445,10 @@ async fn tls_listener_serves_https_and_the_cli_trusts_a_ca() {
     assert!(out.contains("Initialized:  false"));
     // Plain HTTP to the TLS port gets nothing useful.
     let plain = prod.endpoint.replace("https://", "http://");
-    let r = reqwest::Client::new().get(format!("{plain}/v1/sys/seal-status")).send().await;
+    let r = reqwest::Client::new()
+        .get(format!("{plain}/v1/sys/seal-status"))
+        .send()
+        .await;
     assert!(r.map(|r| !r.status().is_success()).unwrap_or(true));
 }
 
@@ -299,11 +456,19 @@ async fn tls_listener_serves_https_and_the_cli_trusts_a_ca() {
 fn config_errors_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"x.redb\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"x.redb\"\n",
+    )
+    .unwrap();
     let (code, _, err) = coffer_testkit::run(bin(), &["server", "--config", cfg.to_str().unwrap()], &[]).unwrap();
     assert_ne!(code, 0);
     assert!(err.contains("TLS is required"), "{err}");
-    std::fs::write(&cfg, "[listener]\ndangerous_plaintext_http = true\ntypo = 1\n[storage]\npath = \"x.redb\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[listener]\ndangerous_plaintext_http = true\ntypo = 1\n[storage]\npath = \"x.redb\"\n",
+    )
+    .unwrap();
     let (code, _, err) = coffer_testkit::run(bin(), &["server", "--config", cfg.to_str().unwrap()], &[]).unwrap();
     assert_ne!(code, 0);
     assert!(err.contains("typo"), "{err}");

@@ -67,7 +67,10 @@ pub async fn signed_post(
 ) -> Raw {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
-    let host = endpoint.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+    let host = endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
     let identity = Credentials::new(akid, secret, None, None, "t").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
@@ -83,7 +86,13 @@ pub async fn signed_post(
         ("host", host),
         ("x-amz-target", target),
     ];
-    let signable = SignableRequest::new("POST", format!("{endpoint}/"), headers.iter().copied(), SignableBody::Bytes(body)).unwrap();
+    let signable = SignableRequest::new(
+        "POST",
+        format!("{endpoint}/"),
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
     let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
     let mut req = reqwest::Client::new()
         .post(format!("{endpoint}/"))
@@ -101,5 +110,14 @@ pub async fn signed_post(
 }
 
 pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
-    signed_post(&c.endpoint, &c.access_key_id, &c.secret_access_key, "secretsmanager", target, body.as_bytes(), SystemTime::now()).await
+    signed_post(
+        &c.endpoint,
+        &c.access_key_id,
+        &c.secret_access_key,
+        "secretsmanager",
+        target,
+        body.as_bytes(),
+        SystemTime::now(),
+    )
+    .await
 }
