@@ -151,13 +151,30 @@ class CofferServer:
                 self.proc.wait(timeout=10)
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test process dies without running finalizers."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def start_coffer(extra_args: list[str], stderr_path: Path) -> CofferServer:
     binary = coffer_bin()
     if not binary.exists():
         pytest.exit(f"coffer binary not found at {binary}: build it (cargo build -p coffer) or set COFFER_BIN", 2)
     args = [str(binary), "server", "--dev", "--listen", "127.0.0.1:0", *extra_args]
     err = open(stderr_path, "wb")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
     err.close()
     server = CofferServer(proc=proc, banner=[], stderr_path=stderr_path)
     ready = threading.Event()
@@ -293,7 +310,7 @@ def name(request) -> str:
     return f"pytest/{base}/{uuid.uuid4().hex[:8]}"
 
 
-def error_of(excinfo) -> tuple[str, int, str]:
-    """(code, HTTP status, message) of a botocore ClientError."""
-    r = excinfo.value.response
+def error_of(err) -> tuple[str, int, str]:
+    """(code, HTTP status, message) of a botocore ClientError (or a pytest.raises ExceptionInfo of one)."""
+    r = getattr(err, "value", err).response
     return r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message", "")

@@ -320,11 +320,6 @@ def test_cli_bad_credentials(coffer, aws):
     assert err.returncode != 0 and "(InvalidSignatureException)" in err.stderr, err.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Coffer bug (conformance report): description/all filters must match word prefixes "
-    "(AWS-validated: localstack test_list_secrets_filtering, moto test_with_all_filter)",
-)
 def test_list_secrets_description_and_all_filters_match_words(aws):
     prefix = f"pytest/words-{uuid.uuid4().hex[:8]}"
     descriptions = {"s1": "a secret", "s2": "an secret", "s3": "asecret", "s4": "thesecret"}
