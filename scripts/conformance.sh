@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
         --timeout) TEST_TIMEOUT="${2:?}"; shift 2 ;;
         -k) EXTRA_K="${2:?}"; shift 2 ;;
         --against-moto) AGAINST_MOTO=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
 done
@@ -246,7 +246,8 @@ counts = {k: sum(1 for o, _ in results.values() if o == k) for k in ("passed", "
 failed = sorted(t for t, (o, _) in results.items() if o == "failed")
 unexpected = [t for t in failed if not allowed(t)]
 expected = [t for t in failed if allowed(t)]
-stale = sorted(a for a in allow if not any(t == a or t.split("[", 1)[0] == a for t in failed))
+ran = set(results) | {t.split("[", 1)[0] for t in results}
+stale = sorted(a for a in allow if a in ran and not any(t == a or t.split("[", 1)[0] == a for t in failed))
 
 with open(os.path.join(run_dir, "results.txt"), "w") as f:
     for t in sorted(results):
