@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Every AWS error code Coffer's engines can return, across services.
+/// Every AWS error code Coffer's engines can return, across services. The variant name is
+/// the `__type` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AwsErrorCode {
     // Shared by all awsJson services.
@@ -11,23 +12,75 @@ pub enum AwsErrorCode {
     SerializationException,
     /// A constraint violation (length, pattern, range, enum, missing required member).
     ValidationException,
+    /// The `X-Amz-Target` names an operation the service does not have.
+    UnknownOperationException,
+    AccessDeniedException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    // Secrets Manager.
     /// Unexpected server failure; never used for client mistakes.
     InternalServiceError,
-    // Secrets Manager.
     ResourceNotFoundException,
     InvalidParameterException,
     InvalidRequestException,
     ResourceExistsException,
-    LimitExceededException,
-    MalformedPolicyDocumentException,
     PublicPolicyException,
     PreconditionNotMetException,
     EncryptionFailure,
     DecryptionFailure,
     InvalidNextTokenException,
-    AccessDeniedException,
-    /// The `X-Amz-Target` names an operation the service does not have.
-    UnknownOperationException,
+    // KMS.
+    NotFoundException,
+    DisabledException,
+    KMSInvalidStateException,
+    InvalidCiphertextException,
+    IncorrectKeyException,
+    InvalidKeyUsageException,
+    InvalidMarkerException,
+    AlreadyExistsException,
+    InvalidAliasNameException,
+    NotAuthorizedException,
+    TagException,
+    UnsupportedOperationException,
+    InvalidGrantTokenException,
+    InvalidGrantIdException,
+    KMSInvalidSignatureException,
+    KMSInvalidMacException,
+    DryRunOperationException,
+    InvalidArnException,
+    ConflictException,
+    IncorrectKeyMaterialException,
+    KMSInternalException,
+    KeyUnavailableException,
+    DependencyTimeoutException,
+    // SSM Parameter Store.
+    ParameterNotFound,
+    ParameterAlreadyExists,
+    ParameterLimitExceeded,
+    ParameterMaxVersionLimitExceeded,
+    ParameterVersionNotFound,
+    ParameterVersionLabelLimitExceeded,
+    ParameterPatternMismatchException,
+    UnsupportedParameterType,
+    InvalidKeyId,
+    InvalidAllowedPatternException,
+    HierarchyLevelLimitExceededException,
+    HierarchyTypeMismatchException,
+    InvalidFilterKey,
+    InvalidFilterOption,
+    InvalidFilterValue,
+    InvalidNextToken,
+    InvalidResourceId,
+    InvalidResourceType,
+    TooManyTagsError,
+    TooManyUpdates,
+    InvalidPolicyTypeException,
+    InvalidPolicyAttributeException,
+    IncompatiblePolicyException,
+    PoliciesLimitExceededException,
+    InvalidDocument,
+    InvalidTypeNameException,
+    InternalServerError,
 }
 
 impl AwsErrorCode {
@@ -36,43 +89,83 @@ impl AwsErrorCode {
         match self {
             Self::SerializationException => "SerializationException",
             Self::ValidationException => "ValidationException",
+            Self::UnknownOperationException => "UnknownOperationException",
+            Self::AccessDeniedException => "AccessDeniedException",
+            Self::LimitExceededException => "LimitExceededException",
+            Self::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
             Self::InternalServiceError => "InternalServiceError",
             Self::ResourceNotFoundException => "ResourceNotFoundException",
             Self::InvalidParameterException => "InvalidParameterException",
             Self::InvalidRequestException => "InvalidRequestException",
             Self::ResourceExistsException => "ResourceExistsException",
-            Self::LimitExceededException => "LimitExceededException",
-            Self::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
             Self::PublicPolicyException => "PublicPolicyException",
             Self::PreconditionNotMetException => "PreconditionNotMetException",
             Self::EncryptionFailure => "EncryptionFailure",
             Self::DecryptionFailure => "DecryptionFailure",
             Self::InvalidNextTokenException => "InvalidNextTokenException",
-            Self::AccessDeniedException => "AccessDeniedException",
-            Self::UnknownOperationException => "UnknownOperationException",
+            Self::NotFoundException => "NotFoundException",
+            Self::DisabledException => "DisabledException",
+            Self::KMSInvalidStateException => "KMSInvalidStateException",
+            Self::InvalidCiphertextException => "InvalidCiphertextException",
+            Self::IncorrectKeyException => "IncorrectKeyException",
+            Self::InvalidKeyUsageException => "InvalidKeyUsageException",
+            Self::InvalidMarkerException => "InvalidMarkerException",
+            Self::AlreadyExistsException => "AlreadyExistsException",
+            Self::InvalidAliasNameException => "InvalidAliasNameException",
+            Self::NotAuthorizedException => "NotAuthorizedException",
+            Self::TagException => "TagException",
+            Self::UnsupportedOperationException => "UnsupportedOperationException",
+            Self::InvalidGrantTokenException => "InvalidGrantTokenException",
+            Self::InvalidGrantIdException => "InvalidGrantIdException",
+            Self::KMSInvalidSignatureException => "KMSInvalidSignatureException",
+            Self::KMSInvalidMacException => "KMSInvalidMacException",
+            Self::DryRunOperationException => "DryRunOperationException",
+            Self::InvalidArnException => "InvalidArnException",
+            Self::ConflictException => "ConflictException",
+            Self::IncorrectKeyMaterialException => "IncorrectKeyMaterialException",
+            Self::KMSInternalException => "KMSInternalException",
+            Self::KeyUnavailableException => "KeyUnavailableException",
+            Self::DependencyTimeoutException => "DependencyTimeoutException",
+            Self::ParameterNotFound => "ParameterNotFound",
+            Self::ParameterAlreadyExists => "ParameterAlreadyExists",
+            Self::ParameterLimitExceeded => "ParameterLimitExceeded",
+            Self::ParameterMaxVersionLimitExceeded => "ParameterMaxVersionLimitExceeded",
+            Self::ParameterVersionNotFound => "ParameterVersionNotFound",
+            Self::ParameterVersionLabelLimitExceeded => "ParameterVersionLabelLimitExceeded",
+            Self::ParameterPatternMismatchException => "ParameterPatternMismatchException",
+            Self::UnsupportedParameterType => "UnsupportedParameterType",
+            Self::InvalidKeyId => "InvalidKeyId",
+            Self::InvalidAllowedPatternException => "InvalidAllowedPatternException",
+            Self::HierarchyLevelLimitExceededException => "HierarchyLevelLimitExceededException",
+            Self::HierarchyTypeMismatchException => "HierarchyTypeMismatchException",
+            Self::InvalidFilterKey => "InvalidFilterKey",
+            Self::InvalidFilterOption => "InvalidFilterOption",
+            Self::InvalidFilterValue => "InvalidFilterValue",
+            Self::InvalidNextToken => "InvalidNextToken",
+            Self::InvalidResourceId => "InvalidResourceId",
+            Self::InvalidResourceType => "InvalidResourceType",
+            Self::TooManyTagsError => "TooManyTagsError",
+            Self::TooManyUpdates => "TooManyUpdates",
+            Self::InvalidPolicyTypeException => "InvalidPolicyTypeException",
+            Self::InvalidPolicyAttributeException => "InvalidPolicyAttributeException",
+            Self::IncompatiblePolicyException => "IncompatiblePolicyException",
+            Self::PoliciesLimitExceededException => "PoliciesLimitExceededException",
+            Self::InvalidDocument => "InvalidDocument",
+            Self::InvalidTypeNameException => "InvalidTypeNameException",
+            Self::InternalServerError => "InternalServerError",
         }
     }
 
-    /// The HTTP status AWS sends: 400 for every client error, 500 for faults
-    /// (see reference/aws-api.md §1.6).
+    /// The HTTP status AWS sends: 400 for every client error, 500 for faults, 503 for KMS
+    /// dependency timeouts (see reference/aws-api.md §1.6).
     pub fn status(self) -> u16 {
         match self {
-            Self::InternalServiceError => 500,
-            Self::SerializationException
-            | Self::ValidationException
-            | Self::ResourceNotFoundException
-            | Self::InvalidParameterException
-            | Self::InvalidRequestException
-            | Self::ResourceExistsException
-            | Self::LimitExceededException
-            | Self::MalformedPolicyDocumentException
-            | Self::PublicPolicyException
-            | Self::PreconditionNotMetException
-            | Self::EncryptionFailure
-            | Self::DecryptionFailure
-            | Self::InvalidNextTokenException
-            | Self::AccessDeniedException
-            | Self::UnknownOperationException => 400,
+            Self::InternalServiceError
+            | Self::KMSInternalException
+            | Self::KeyUnavailableException
+            | Self::InternalServerError => 500,
+            Self::DependencyTimeoutException => 503,
+            _ => 400,
         }
     }
 }

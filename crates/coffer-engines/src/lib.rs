@@ -6,6 +6,7 @@
 //! and return typed responses or an [`AwsError`], which the AWS front end maps to the wire.
 
 pub mod aws_error;
+pub mod contracts;
 pub mod secrets;
 
 pub use aws_error::{AwsError, AwsErrorCode};

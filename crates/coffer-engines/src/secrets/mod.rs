@@ -21,6 +21,7 @@ mod names;
 mod paging;
 mod password;
 mod policy;
+mod reader;
 mod render;
 mod replication;
 mod rotation;
