@@ -31,6 +31,10 @@ mod values;
 mod versions;
 
 #[cfg(test)]
+mod kms_tests;
+#[cfg(test)]
+mod test_kms;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
