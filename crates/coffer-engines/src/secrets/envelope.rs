@@ -294,7 +294,7 @@ async fn unwrap_data_key(
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| corrupt()))
+    Err(first_err.unwrap_or_else(corrupt))
 }
 
 /// Opens an envelope: the value, or the Secrets Manager error for the KMS failure.

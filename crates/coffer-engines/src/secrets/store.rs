@@ -155,27 +155,27 @@ impl SecretsEngine {
         }
     }
 
-    /// The stored form of `value` for version `version_id` of a secret whose ARN (in the
-    /// target region) is `arn`, encrypted under `kms_key_id` (or the default key) in
-    /// `region`. Without a key service: the plain format.
+    /// The stored form of `value` for version `version_id` of `target` (a secret's record in
+    /// the region it is stored in: its ARN there is the encryption context, its `KmsKeyId` or
+    /// the default key of that region encrypts it). Without a key service: the plain format.
     pub(crate) async fn seal_value(
         &self,
         ctx: &RequestContext,
-        account: &str,
-        region: &str,
-        arn: &str,
-        kms_key_id: Option<&str>,
+        target: &SecretRecord,
         version_id: &str,
         value: &SecretValue,
     ) -> Result<SecretBytes, AwsError> {
         let Some(keys) = &self.key_service else {
             return Ok(value.encode());
         };
-        let binding = Binding { arn, version_id };
+        let binding = Binding {
+            arn: &target.arn,
+            version_id,
+        };
         let env = envelope::seal(
             keys,
-            &kms_ctx(ctx, account, region),
-            envelope::key_id_or_default(kms_key_id),
+            &kms_ctx(ctx, &target.account, &target.region),
+            envelope::key_id_or_default(target.kms_key_id.as_deref()),
             &binding,
             value,
         )
@@ -196,17 +196,7 @@ impl SecretsEngine {
     ) -> Result<Vec<SealedValue>, AwsError> {
         let mut out = Vec::new();
         for (vid, value) in values {
-            let bytes = self
-                .seal_value(
-                    ctx,
-                    &rec.account,
-                    &rec.region,
-                    &rec.arn,
-                    rec.kms_key_id.as_deref(),
-                    vid,
-                    value,
-                )
-                .await?;
+            let bytes = self.seal_value(ctx, rec, vid, value).await?;
             out.push(SealedValue {
                 region: rec.region.clone(),
                 version_id: vid.clone(),
@@ -238,20 +228,10 @@ impl SecretsEngine {
         replica: &ReplicaRecord,
         values: &[(String, SecretValue)],
     ) -> Result<Vec<SealedValue>, AwsError> {
-        let arn = names::arn_in_region(&rec.arn, &replica.region);
+        let target = crate::secrets::replication::derive_replica(rec, replica);
         let mut out = Vec::with_capacity(values.len());
         for (vid, value) in values {
-            let bytes = self
-                .seal_value(
-                    ctx,
-                    &rec.account,
-                    &replica.region,
-                    &arn,
-                    replica.kms_key_id.as_deref(),
-                    vid,
-                    value,
-                )
-                .await?;
+            let bytes = self.seal_value(ctx, &target, vid, value).await?;
             out.push(SealedValue {
                 region: replica.region.clone(),
                 version_id: vid.clone(),
