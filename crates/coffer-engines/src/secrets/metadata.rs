@@ -86,7 +86,12 @@ impl SecretsEngine {
                     .opt_ts("LastAccessedDate", v.accessed_day_ms)
                     .ts("CreatedDate", v.created_ms);
                 if v.has_value {
-                    o = o.v("KmsKeyIds", Value::Array(vec![Value::String(kms.clone())]));
+                    let ids = if v.kms_key_ids.is_empty() {
+                        vec![Value::String(kms.clone())]
+                    } else {
+                        v.kms_key_ids.iter().cloned().map(Value::String).collect()
+                    };
+                    o = o.v("KmsKeyIds", Value::Array(ids));
                 }
                 (paging::num_key(i64::try_from(v.seq).unwrap_or(i64::MAX)), o.build())
             })

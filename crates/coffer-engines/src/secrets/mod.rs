@@ -6,12 +6,13 @@
 //!
 //! Module map:
 //! * [`input`]: request decoding and constraint checks; [`render`]: response shapes.
-//! * [`model`]: stored records; [`names`]: names, ARNs, storage layout; [`store`]: storage
+//! * [`model`]: stored records; [`envelope`]: KMS envelope encryption of version values; [`names`]: names, ARNs, storage layout; [`store`]: storage
 //!   access, locking and the commit protocol; [`versions`]: staging labels and retention.
 //! * operations: [`values`] (create/get/put/update), [`metadata`] (describe, list, labels,
 //!   tags), [`lifecycle`] (delete/restore/purge), [`policy`], [`rotation`], [`replication`],
 //!   [`password`]; [`filters`] for ListSecrets/BatchGetSecretValue filters.
 
+mod envelope;
 mod filters;
 mod input;
 mod lifecycle;
@@ -30,6 +31,10 @@ mod values;
 mod versions;
 
 #[cfg(test)]
+mod kms_tests;
+#[cfg(test)]
+mod test_kms;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -38,6 +43,7 @@ use coffer_storage::DynStorage;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::contracts::KeyService;
 use crate::{AwsError, RequestContext};
 
 pub use rotation::{RotationEvent, RotationHook};
@@ -48,6 +54,8 @@ pub struct SecretsEngine {
     /// Striped write locks: writers of one secret (by account and name) are serialized.
     locks: Vec<Mutex<()>>,
     rotation_hook: Option<Arc<dyn RotationHook>>,
+    /// The KMS engine that encrypts version values (see [`envelope`]).
+    key_service: Option<Arc<dyn KeyService>>,
 }
 
 impl SecretsEngine {
@@ -56,7 +64,20 @@ impl SecretsEngine {
             storage,
             locks: (0..store::LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rotation_hook: None,
+            key_service: None,
         }
+    }
+
+    /// Installs the KMS engine: from then on every version value written is envelope-encrypted
+    /// under the secret's `KmsKeyId` (or `alias/aws/secretsmanager`), and reading it needs that
+    /// key to be usable. The core always installs it.
+    ///
+    /// Without a key service (the engine as [`new`](Self::new) builds it) values are stored in
+    /// the plain format, protected by the storage barrier only, and `KmsKeyId` is recorded but
+    /// not checked. That mode exists for unit tests only.
+    pub fn with_key_service(mut self, keys: Arc<dyn KeyService>) -> Self {
+        self.key_service = Some(keys);
+        self
     }
 
     /// Installs the hook that RotateSecret notifies after it has stored the rotation

@@ -99,6 +99,11 @@ pub(crate) struct VersionRecord {
     pub has_value: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accessed_day_ms: Option<i64>,
+    /// The KMS keys the value is encrypted under, as ListSecretVersionIds reports them
+    /// (`DefaultEncryptionKey` for the AWS-managed key), newest first. Empty in records
+    /// written before this was tracked: the secret's current key is reported then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kms_key_ids: Vec<String>,
 }
 
 impl VersionRecord {

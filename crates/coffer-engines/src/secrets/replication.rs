@@ -17,7 +17,7 @@ use crate::secrets::input::{Input, check_len, required};
 use crate::secrets::model::{REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, now_ms};
 use crate::secrets::names;
 use crate::secrets::render::{self, Out};
-use crate::secrets::store::{ensure_not_deleted, ensure_writable};
+use crate::secrets::store::{ensure_not_deleted, ensure_writable, mark_replica_failed};
 use crate::{AwsError, RequestContext};
 
 /// One entry of `AddReplicaRegions`.
@@ -65,6 +65,11 @@ pub(crate) fn derive_replica(primary: &SecretRecord, replica: &ReplicaRecord) ->
     r.primary_region = Some(primary.region.clone());
     r.replicas = Vec::new();
     r.kms_key_id = replica.kms_key_id.clone();
+    // The replica's copies are encrypted under the replica's own key.
+    let reported = crate::secrets::envelope::reported_key(r.kms_key_id.as_deref());
+    for v in r.versions.values_mut().filter(|v| v.has_value) {
+        v.kms_key_ids = vec![reported.clone()];
+    }
     r
 }
 
@@ -147,28 +152,32 @@ impl SecretsEngine {
         let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
         ensure_writable(&rec)?;
         let (added, cleanup) = self.prepare_replicas(&mut rec, &requests, force).await?;
-        // Copy every stored value to the new regions first; the commit then writes the records.
-        let mut writes = Vec::new();
+        // Copy every stored value to the new regions, re-encrypted under each replica's key;
+        // the commit then writes the records. A replica whose key is unusable is `Failed`.
+        let mut values = Vec::new();
         for (vid, v) in &rec.versions {
             if !v.has_value {
                 continue;
             }
-            let key = names::version_key(&rec.account, &rec.region, &rec.name, vid);
-            let Some(bytes) = self.storage.get(&key).await? else {
-                continue;
-            };
-            for region in &added {
-                writes.push(Write::put(
-                    names::version_key(&rec.account, region, &rec.name, vid),
-                    bytes.clone(),
-                ));
+            if let Some(value) = self.load_value(ctx, &rec, vid).await? {
+                values.push((vid.clone(), value));
             }
         }
-        if !writes.is_empty() {
-            self.storage.batch(writes).await?;
+        let mut sealed = Vec::new();
+        for region in &added {
+            let Some(replica) = rec.replicas.iter().find(|r| &r.region == region).cloned() else {
+                continue;
+            };
+            match self.seal_for_replica(ctx, &rec, &replica, &values).await {
+                Ok(s) => sealed.extend(s),
+                Err(e) => {
+                    tracing::warn!(secret = %rec.arn, region = %region, error = %e, "replica value not encrypted; replica marked failed");
+                    mark_replica_failed(&mut rec, region, &e);
+                }
+            }
         }
         rec.changed_ms = now_ms(ctx);
-        self.commit_with(&rec, &[], &[], cleanup).await?;
+        self.commit_with(&rec, &sealed, &[], cleanup).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
             .v("ReplicationStatus", render::replication_status_list(&rec))

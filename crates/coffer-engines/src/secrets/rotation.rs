@@ -171,6 +171,7 @@ impl SecretsEngine {
                     seq,
                     has_value: false,
                     accessed_day_ms: None,
+                    kms_key_ids: Vec::new(),
                 },
             );
         }

@@ -11,7 +11,10 @@ use coffer_storage::Write;
 use tokio::sync::MutexGuard;
 
 use crate::secrets::SecretsEngine;
-use crate::secrets::model::{REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, SecretValue};
+use crate::secrets::envelope::{self, Binding, Stored, kms_ctx};
+use crate::secrets::model::{
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, SecretValue,
+};
 use crate::secrets::names::{self, SecretRef};
 use crate::{AwsError, RequestContext};
 
@@ -20,6 +23,21 @@ pub(crate) const MARKED_FOR_DELETION: &str =
     "You can't perform this operation on the secret because it was marked for deletion.";
 pub(crate) const REPLICA_READ_ONLY: &str =
     "Operation not permitted on a replica secret. Call must be made in primary secret's region.";
+
+/// A version value encrypted for one region, ready to be written by a commit.
+pub(crate) struct SealedValue {
+    pub region: String,
+    pub version_id: String,
+    pub bytes: SecretBytes,
+}
+
+/// Marks a replica `Failed` because its copy could not be encrypted.
+pub(crate) fn mark_replica_failed(rec: &mut SecretRecord, region: &str, e: &AwsError) {
+    if let Some(r) = rec.replicas.iter_mut().find(|r| r.region == region) {
+        r.status = REPLICA_FAILED.to_string();
+        r.status_message = Some(format!("Replication failed: {}", e.message));
+    }
+}
 
 /// How many write locks secrets are spread over.
 pub(crate) const LOCK_STRIPES: usize = 64;
@@ -89,17 +107,197 @@ impl SecretsEngine {
         Err(AwsError::internal("the secret changed concurrently; retry the request"))
     }
 
-    /// Loads the value of one version of `rec` (in `rec`'s own region).
+    /// Loads and, under the record's KMS key, decrypts the value of one version of `rec` (in
+    /// `rec`'s own region). `None` if no value is stored.
     pub(crate) async fn load_value(
         &self,
+        ctx: &RequestContext,
         rec: &SecretRecord,
         version_id: &str,
     ) -> Result<Option<SecretValue>, AwsError> {
+        let Some(stored) = self.load_stored(rec, version_id).await? else {
+            return Ok(None);
+        };
+        self.open_stored(ctx, rec, version_id, &stored).await.map(Some)
+    }
+
+    /// The stored form of one version's value, not decrypted.
+    pub(crate) async fn load_stored(&self, rec: &SecretRecord, version_id: &str) -> Result<Option<Stored>, AwsError> {
         let key = names::version_key(&rec.account, &rec.region, &rec.name, version_id);
         match self.storage.get(&key).await? {
-            Some(b) => SecretValue::decode(&b).map(Some),
+            Some(b) => Stored::decode(&b).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Decrypts a stored value of `rec`'s version `version_id`.
+    pub(crate) async fn open_stored(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRecord,
+        version_id: &str,
+        stored: &Stored,
+    ) -> Result<SecretValue, AwsError> {
+        match stored {
+            Stored::Plain(v) => Ok(v.clone()),
+            Stored::Envelope(env) => {
+                let Some(keys) = &self.key_service else {
+                    return Err(AwsError::internal(
+                        "this secret value is encrypted under a KMS key, but no key service is configured",
+                    ));
+                };
+                let binding = Binding {
+                    arn: &rec.arn,
+                    version_id,
+                };
+                envelope::open(keys, &kms_ctx(ctx, &rec.account, &rec.region), &binding, env).await
+            }
+        }
+    }
+
+    /// The stored form of `value` for version `version_id` of `target` (a secret's record in
+    /// the region it is stored in: its ARN there is the encryption context, its `KmsKeyId` or
+    /// the default key of that region encrypts it). Without a key service: the plain format.
+    pub(crate) async fn seal_value(
+        &self,
+        ctx: &RequestContext,
+        target: &SecretRecord,
+        version_id: &str,
+        value: &SecretValue,
+    ) -> Result<SecretBytes, AwsError> {
+        let Some(keys) = &self.key_service else {
+            return Ok(value.encode());
+        };
+        let binding = Binding {
+            arn: &target.arn,
+            version_id,
+        };
+        let env = envelope::seal(
+            keys,
+            &kms_ctx(ctx, &target.account, &target.region),
+            envelope::key_id_or_default(target.kms_key_id.as_deref()),
+            &binding,
+            value,
+        )
+        .await?;
+        env.encode()
+    }
+
+    /// Encrypts new version values for the primary (failing the request with
+    /// `EncryptionFailure` if its key is unusable) and for each in-sync replica under the
+    /// replica's key; a replica whose key is unusable is marked `Failed` and left out, as
+    /// AWS reports a replication failure without failing the primary's write. Records on
+    /// each version the key it is encrypted under.
+    pub(crate) async fn seal_new_values(
+        &self,
+        ctx: &RequestContext,
+        rec: &mut SecretRecord,
+        values: &[(String, SecretValue)],
+    ) -> Result<Vec<SealedValue>, AwsError> {
+        let mut out = Vec::new();
+        for (vid, value) in values {
+            let bytes = self.seal_value(ctx, rec, vid, value).await?;
+            out.push(SealedValue {
+                region: rec.region.clone(),
+                version_id: vid.clone(),
+                bytes,
+            });
+            let reported = envelope::reported_key(rec.kms_key_id.as_deref());
+            if let Some(v) = rec.versions.get_mut(vid) {
+                v.kms_key_ids = vec![reported];
+            }
+        }
+        let replicas: Vec<ReplicaRecord> = Self::synced_replicas(rec).into_iter().cloned().collect();
+        for r in replicas {
+            match self.seal_for_replica(ctx, rec, &r, values).await {
+                Ok(sealed) => out.extend(sealed),
+                Err(e) => {
+                    tracing::warn!(secret = %rec.arn, region = %r.region, error = %e, "replica value not encrypted; replica marked failed");
+                    mark_replica_failed(rec, &r.region, &e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Encrypts `values` for one replica, under the replica's key in the replica's region.
+    pub(crate) async fn seal_for_replica(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRecord,
+        replica: &ReplicaRecord,
+        values: &[(String, SecretValue)],
+    ) -> Result<Vec<SealedValue>, AwsError> {
+        let target = crate::secrets::replication::derive_replica(rec, replica);
+        let mut out = Vec::with_capacity(values.len());
+        for (vid, value) in values {
+            let bytes = self.seal_value(ctx, &target, vid, value).await?;
+            out.push(SealedValue {
+                region: replica.region.clone(),
+                version_id: vid.clone(),
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// UpdateSecret with a new `KmsKeyId`: AWS re-encrypts the versions labelled
+    /// `AWSCURRENT`, `AWSPENDING` and `AWSPREVIOUS` under the new key and keeps them encrypted
+    /// under the previous key too, so either key decrypts them; a version it cannot decrypt
+    /// with the previous key, or encrypt with the new one, is left as it was (Secrets Manager
+    /// User Guide, "Change the encryption key for an AWS Secrets Manager secret"; UpdateSecret
+    /// `KmsKeyId` in the API reference). Other versions keep only their old key. Returns the
+    /// writes of the re-wrapped values (for the commit batch); `skip` are versions written
+    /// by this request (already under the new key).
+    pub(crate) async fn rewrap_labelled_versions(
+        &self,
+        ctx: &RequestContext,
+        rec: &mut SecretRecord,
+        skip: &[(String, SecretValue)],
+    ) -> Result<Vec<Write>, AwsError> {
+        let Some(keys) = &self.key_service else {
+            return Ok(Vec::new());
+        };
+        let key_id = envelope::key_id_or_default(rec.kms_key_id.as_deref()).to_string();
+        let reported = envelope::reported_key(rec.kms_key_id.as_deref());
+        let kctx = kms_ctx(ctx, &rec.account, &rec.region);
+        let targets: Vec<String> = rec
+            .versions
+            .iter()
+            .filter(|(id, v)| {
+                v.has_value
+                    && [AWSCURRENT, AWSPENDING, AWSPREVIOUS].iter().any(|s| v.has_stage(s))
+                    && !skip.iter().any(|(s, _)| s == *id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut writes = Vec::new();
+        for vid in targets {
+            let Some(Stored::Envelope(mut env)) = self.load_stored(rec, &vid).await? else {
+                continue;
+            };
+            let binding = Binding {
+                arn: &rec.arn,
+                version_id: &vid,
+            };
+            match envelope::rewrap(keys, &kctx, &key_id, &binding, &mut env).await {
+                Ok(true) => {
+                    writes.push(Write::put(
+                        names::version_key(&rec.account, &rec.region, &rec.name, &vid),
+                        env.encode()?,
+                    ));
+                    if let Some(v) = rec.versions.get_mut(&vid) {
+                        v.kms_key_ids.retain(|k| *k != reported);
+                        v.kms_key_ids.insert(0, reported.clone());
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(secret = %rec.arn, version = %vid, error = %e, "version not re-encrypted under the new KMS key");
+                }
+            }
+        }
+        Ok(writes)
     }
 
     /// Regions that receive copies of the primary's writes.
@@ -107,12 +305,13 @@ impl SecretsEngine {
         rec.replicas.iter().filter(|r| r.status == REPLICA_IN_SYNC).collect()
     }
 
-    /// Commits a change to a (primary or standalone) secret: writes `new_values`, then the
+    /// Commits a change to a (primary or standalone) secret: writes `new_values` (already
+    /// encrypted for each region, see [`seal_new_values`](Self::seal_new_values)), then the
     /// record and its in-sync replicas' records, then drops `removed_versions`.
     pub(crate) async fn commit(
         &self,
         rec: &SecretRecord,
-        new_values: &[(String, SecretBytes)],
+        new_values: &[SealedValue],
         removed_versions: &[String],
     ) -> Result<(), AwsError> {
         self.commit_with(rec, new_values, removed_versions, Vec::new()).await
@@ -123,7 +322,7 @@ impl SecretsEngine {
     pub(crate) async fn commit_with(
         &self,
         rec: &SecretRecord,
-        new_values: &[(String, SecretBytes)],
+        new_values: &[SealedValue],
         removed_versions: &[String],
         extra: Vec<Write>,
     ) -> Result<(), AwsError> {
@@ -132,15 +331,15 @@ impl SecretsEngine {
         regions.extend(replicas.iter().map(|r| r.region.as_str()));
 
         if !new_values.is_empty() {
-            let mut writes = Vec::new();
-            for region in &regions {
-                for (vid, bytes) in new_values {
-                    writes.push(Write::put(
-                        names::version_key(&rec.account, region, &rec.name, vid),
-                        bytes.clone(),
-                    ));
-                }
-            }
+            let writes = new_values
+                .iter()
+                .map(|v| {
+                    Write::put(
+                        names::version_key(&rec.account, &v.region, &rec.name, &v.version_id),
+                        v.bytes.clone(),
+                    )
+                })
+                .collect();
             self.storage.batch(writes).await?;
         }
 

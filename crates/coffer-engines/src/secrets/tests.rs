@@ -1,5 +1,8 @@
 //! Engine-level tests over `MemoryStorage`, driving `SecretsEngine::handle` with JSON as the
 //! AWS front end does, and a controllable clock.
+//!
+//! Every test runs with a key service (the test KMS: values envelope-encrypted, as in
+//! production); [`plain_mode`] runs each again without one (values in the plain format).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -13,11 +16,17 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::secrets::test_kms;
 use crate::{AwsError, AwsErrorCode};
 
 const TOKEN1: &str = "11111111-1111-4111-8111-111111111111";
 const TOKEN2: &str = "22222222-2222-4222-8222-222222222222";
 const TOKEN3: &str = "33333333-3333-4333-8333-333333333333";
+
+thread_local! {
+    /// Set by [`plain_mode`]: harnesses built on this thread get no key service.
+    static PLAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// A test harness: one engine, a clock, a region.
 struct T {
@@ -35,8 +44,13 @@ impl T {
     }
 
     fn with_storage(storage: Arc<dyn Storage>) -> Self {
+        let mut engine = SecretsEngine::new(storage);
+        if !PLAIN.with(std::cell::Cell::get) {
+            let kms = test_kms::TestKms::with_auto_aliases(&["alias/mine", "alias/k"]);
+            engine = engine.with_key_service(Arc::new(kms));
+        }
         Self {
-            engine: SecretsEngine::new(storage),
+            engine,
             now: std::sync::Mutex::new(start()),
         }
     }
@@ -1921,4 +1935,47 @@ async fn moto_and_aws_recorded_details() {
         )
         .await;
     assert_eq!(p["VersionStages"], json!(["AWSPENDING", "AWSCURRENT"]));
+}
+
+/// The engine tests again, without a key service (the plain value format).
+mod plain_mode {
+    macro_rules! plain {
+        ($($name:ident),* $(,)?) => {$(
+            #[test]
+            fn $name() {
+                super::PLAIN.with(|p| p.set(true));
+                super::$name();
+            }
+        )*};
+    }
+
+    plain!(
+        create_get_describe,
+        binary_secrets_and_no_value_secrets,
+        create_errors,
+        lookup_by_name_full_and_partial_arn,
+        idempotency_matrix,
+        staging_labels_move,
+        list_version_ids,
+        version_retention,
+        update_secret_metadata_only_and_with_value,
+        tags,
+        list_secrets_filters_sort_and_pages,
+        batch_get_secret_value,
+        delete_restore_and_purge,
+        force_delete,
+        reset_removes_everything,
+        resource_policies,
+        random_password_via_handle,
+        rotation_creates_an_empty_pending_version,
+        cancel_removes_an_unfilled_placeholder,
+        replication,
+        replication_conflicts,
+        concurrent_puts_lose_nothing,
+        failed_writes_leave_the_secret_unchanged,
+        failed_create_leaves_nothing_behind,
+        reads_do_not_write_more_than_once_a_day,
+        every_write_to_a_replica_is_refused,
+        moto_and_aws_recorded_details,
+    );
 }

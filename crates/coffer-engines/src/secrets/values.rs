@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use coffer_crypto::SecretBytes;
 use serde_json::Value;
 
 use crate::secrets::SecretsEngine;
@@ -116,14 +115,30 @@ enum TokenCheck {
 }
 
 impl SecretsEngine {
-    async fn check_token(&self, rec: &SecretRecord, token: &str, value: &SecretValue) -> Result<TokenCheck, AwsError> {
+    /// Checks that a `KmsKeyId` names a KMS key (in the caller's account and region).
+    pub(crate) async fn validate_kms_key(&self, ctx: &RequestContext, kms: Option<&str>) -> Result<(), AwsError> {
+        if let (Some(keys), Some(k)) = (&self.key_service, kms.filter(|k| !k.is_empty())) {
+            keys.resolve_key_arn(ctx, k)
+                .await
+                .map_err(|e| crate::secrets::envelope::invalid_key(&e))?;
+        }
+        Ok(())
+    }
+
+    async fn check_token(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRecord,
+        token: &str,
+        value: &SecretValue,
+    ) -> Result<TokenCheck, AwsError> {
         let Some(v) = rec.versions.get(token) else {
             return Ok(TokenCheck::Write);
         };
         if !v.has_value {
             return Ok(TokenCheck::Write);
         }
-        match self.load_value(rec, token).await? {
+        match self.load_value(ctx, rec, token).await? {
             Some(existing) if existing.same_as(value) => Ok(TokenCheck::Idempotent),
             _ => Err(AwsError::resource_exists(format!(
                 "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {}.",
@@ -154,7 +169,7 @@ impl SecretsEngine {
             // A retry with the same token and value succeeds; the same token with other data
             // fails with the token message; anything else: the name is taken.
             if let (Some(value), Some(token)) = (&value, &token)
-                && let TokenCheck::Idempotent = self.check_token(&existing, token, value).await?
+                && let TokenCheck::Idempotent = self.check_token(ctx, &existing, token, value).await?
             {
                 let mut out = Out::new()
                     .s("ARN", existing.arn.clone())
@@ -170,6 +185,7 @@ impl SecretsEngine {
             )));
         }
 
+        self.validate_kms_key(ctx, kms.as_deref()).await?;
         let suffix = names::random_suffix()?;
         let mut rec = SecretRecord {
             account: ctx.account_id.clone(),
@@ -193,7 +209,7 @@ impl SecretsEngine {
             versions: BTreeMap::new(),
             next_seq: 0,
         };
-        let mut new_values: Vec<(String, SecretBytes)> = Vec::new();
+        let mut new_values: Vec<(String, SecretValue)> = Vec::new();
         let mut version_id = None;
         if let Some(value) = &value {
             let vid = match token {
@@ -201,14 +217,15 @@ impl SecretsEngine {
                 None => new_token()?,
             };
             versions::put_version(&mut rec, &vid, None, now)?;
-            new_values.push((vid.clone(), value.encode()));
+            new_values.push((vid.clone(), value.clone()));
             version_id = Some(vid);
         }
         if !replica_requests.is_empty() {
             self.prepare_replicas(&mut rec, &replica_requests, force_overwrite)
                 .await?;
         }
-        self.commit(&rec, &new_values, &[]).await?;
+        let sealed = self.seal_new_values(ctx, &mut rec, &new_values).await?;
+        self.commit(&rec, &sealed, &[]).await?;
         tracing::info!(secret = %rec.arn, "secret created");
 
         let mut out = Out::new()
@@ -245,7 +262,7 @@ impl SecretsEngine {
             let rec = self.find_required(ctx, secret_id).await?;
             ensure_not_deleted(&rec)?;
             let vid = select_version(&rec, version_id, stage)?.to_string();
-            let Some(value) = self.load_value(&rec, &vid).await? else {
+            let Some(value) = self.load_value(ctx, &rec, &vid).await? else {
                 if attempt == 0 {
                     continue;
                 }
@@ -383,10 +400,11 @@ impl SecretsEngine {
             Some(t) => t,
             None => new_token()?,
         };
-        if let TokenCheck::Write = self.check_token(&rec, &vid, &value).await? {
+        if let TokenCheck::Write = self.check_token(ctx, &rec, &vid, &value).await? {
             versions::put_version(&mut rec, &vid, stages.as_deref(), now)?;
             let removed = versions::prune(&mut rec, now)?;
-            self.commit(&rec, &[(vid.clone(), value.encode())], &removed).await?;
+            let sealed = self.seal_new_values(ctx, &mut rec, &[(vid.clone(), value)]).await?;
+            self.commit(&rec, &sealed, &removed).await?;
         }
         let stages = rec.versions.get(&vid).map(|v| v.stages.clone()).unwrap_or_default();
         Ok(Out::new()
@@ -406,11 +424,15 @@ impl SecretsEngine {
         let now = now_ms(ctx);
         let (_guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
         ensure_writable(&rec)?;
+        self.validate_kms_key(ctx, kms.as_deref()).await?;
         if let Some(d) = description {
             rec.description = Some(d);
         }
+        let mut key_changed = false;
         if let Some(k) = kms {
-            rec.kms_key_id = if k.is_empty() { None } else { Some(k) };
+            let new_key = if k.is_empty() { None } else { Some(k) };
+            key_changed = new_key != rec.kms_key_id;
+            rec.kms_key_id = new_key;
         }
         if let Some(t) = secret_type {
             rec.secret_type = Some(t);
@@ -424,14 +446,20 @@ impl SecretsEngine {
                 Some(t) => t,
                 None => new_token()?,
             };
-            if let TokenCheck::Write = self.check_token(&rec, &vid, value).await? {
+            if let TokenCheck::Write = self.check_token(ctx, &rec, &vid, value).await? {
                 versions::put_version(&mut rec, &vid, None, now)?;
                 removed = versions::prune(&mut rec, now)?;
-                new_values.push((vid.clone(), value.encode()));
+                new_values.push((vid.clone(), value.clone()));
             }
             version_id = Some(vid);
         }
-        self.commit(&rec, &new_values, &removed).await?;
+        let sealed = self.seal_new_values(ctx, &mut rec, &new_values).await?;
+        let rewrapped = if key_changed {
+            self.rewrap_labelled_versions(ctx, &mut rec, &new_values).await?
+        } else {
+            Vec::new()
+        };
+        self.commit_with(&rec, &sealed, &removed, rewrapped).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
             .s("Name", rec.name.clone())

@@ -78,6 +78,7 @@ pub(crate) fn put_version(
                     seq,
                     has_value: true,
                     accessed_day_ms: None,
+                    kms_key_ids: Vec::new(),
                 },
             );
         }
