@@ -100,11 +100,7 @@ impl Core {
         ))));
         // Stand-in for the KMS engine until it is merged (see `keys_fallback`).
         let keys = Arc::new(LocalKeys::new(Arc::new(StorageView::new(plain.clone(), "sys/"))));
-        let ssm = SsmEngine::new(
-            Arc::new(StorageView::new(plain, "aws/ssm/")),
-            keys,
-            secrets.clone(),
-        );
+        let ssm = SsmEngine::new(Arc::new(StorageView::new(plain, "aws/ssm/")), keys, secrets.clone());
         Arc::new(Self {
             barrier,
             identities,

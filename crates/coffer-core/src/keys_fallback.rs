@@ -108,10 +108,17 @@ impl LocalKeys {
         *self.key.lock() = None;
     }
 
-    async fn seal(&self, ctx: &RequestContext, key_id: &str, plaintext: &[u8], context: &EncryptionContext) -> Result<(Vec<u8>, String), AwsError> {
+    async fn seal(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, String), AwsError> {
         let alias = alias_of(key_id).ok_or_else(|| not_found(ctx, key_id))?;
         let key = self.key().await?;
-        let sealed = aead::seal(&key, &aad(ctx, alias, context), plaintext).map_err(|_| AwsError::internal("encryption failed"))?;
+        let sealed = aead::seal(&key, &aad(ctx, alias, context), plaintext)
+            .map_err(|_| AwsError::internal("encryption failed"))?;
         let mut blob = Vec::with_capacity(MAGIC.len() + 1 + alias.len() + sealed.len());
         blob.extend_from_slice(MAGIC);
         blob.push(u8::try_from(alias.len()).unwrap_or(0));
@@ -128,7 +135,12 @@ impl KeyService for LocalKeys {
         Ok(key_arn(ctx, alias))
     }
 
-    async fn generate_data_key(&self, ctx: &RequestContext, key_id: &str, context: &EncryptionContext) -> Result<DataKey, AwsError> {
+    async fn generate_data_key(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<DataKey, AwsError> {
         let plaintext = coffer_crypto::random::secret_bytes(32).map_err(|_| AwsError::internal("no randomness"))?;
         let (ciphertext_blob, key_arn) = self.seal(ctx, key_id, plaintext.expose(), context).await?;
         Ok(DataKey {
@@ -138,20 +150,34 @@ impl KeyService for LocalKeys {
         })
     }
 
-    async fn encrypt(&self, ctx: &RequestContext, key_id: &str, plaintext: &[u8], context: &EncryptionContext) -> Result<(Vec<u8>, String), AwsError> {
+    async fn encrypt(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, String), AwsError> {
         if plaintext.is_empty() || plaintext.len() > 4096 {
             return Err(AwsError::validation("Plaintext must be 1 to 4096 bytes."));
         }
         self.seal(ctx, key_id, plaintext, context).await
     }
 
-    async fn decrypt(&self, ctx: &RequestContext, ciphertext_blob: &[u8], context: &EncryptionContext) -> Result<Decrypted, AwsError> {
+    async fn decrypt(
+        &self,
+        ctx: &RequestContext,
+        ciphertext_blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Decrypted, AwsError> {
         let invalid = || AwsError::new(AwsErrorCode::InvalidCiphertextException, "");
         let rest = ciphertext_blob.strip_prefix(MAGIC.as_slice()).ok_or_else(invalid)?;
         let (len, rest) = rest.split_first().ok_or_else(invalid)?;
         let alias_bytes = rest.get(..usize::from(*len)).ok_or_else(invalid)?;
         let sealed = rest.get(usize::from(*len)..).ok_or_else(invalid)?;
-        let alias = std::str::from_utf8(alias_bytes).ok().and_then(alias_of).ok_or_else(invalid)?;
+        let alias = std::str::from_utf8(alias_bytes)
+            .ok()
+            .and_then(alias_of)
+            .ok_or_else(invalid)?;
         let key = self.key().await?;
         let plaintext = aead::open(&key, &aad(ctx, alias, context), sealed).map_err(|_| invalid())?;
         Ok(Decrypted {
@@ -190,7 +216,10 @@ mod tests {
         assert_eq!(arn, "arn:aws:kms:us-east-1:123456789012:alias/aws/ssm");
         // A fresh instance over the same storage reads the persisted key.
         let again = LocalKeys::new(storage);
-        assert_eq!(again.decrypt(&ctx(), &blob, &ec).await.unwrap().plaintext.expose(), b"hello");
+        assert_eq!(
+            again.decrypt(&ctx(), &blob, &ec).await.unwrap().plaintext.expose(),
+            b"hello"
+        );
         let mut other = ec.clone();
         other.insert("PARAMETER_ARN".into(), "b".into());
         assert_eq!(
@@ -198,7 +227,11 @@ mod tests {
             AwsErrorCode::InvalidCiphertextException
         );
         assert_eq!(
-            keys.encrypt(&ctx(), "alias/custom", b"x", &ec).await.err().unwrap().code,
+            keys.encrypt(&ctx(), "alias/custom", b"x", &ec)
+                .await
+                .err()
+                .unwrap()
+                .code,
             AwsErrorCode::NotFoundException
         );
     }

@@ -171,7 +171,11 @@ fn check_filters(filters: &mut [Filter], by_path: bool) -> Result<(), AwsError> 
                     _ => matches!(f.option.as_str(), "Equals" | "BeginsWith"),
                 };
                 if !ok {
-                    let valid = if f.key == "Label" { "[Equals]." } else { "[BeginsWith, Equals]." };
+                    let valid = if f.key == "Label" {
+                        "[Equals]."
+                    } else {
+                        "[BeginsWith, Equals]."
+                    };
                     return Err(option_error(&f.option, valid));
                 }
                 if f.key == "Tier"
@@ -310,7 +314,13 @@ impl SsmEngine {
         for rec in matched.into_iter().skip(start).take(max) {
             let v = rec.latest()?.clone();
             let value = self.value_of(ctx, &rec, &v, decrypt).await?;
-            out.push(render::parameter(&rec.name, &names::arn(ctx, &rec.name), &v, value, None));
+            out.push(render::parameter(
+                &rec.name,
+                &names::arn(ctx, &rec.name),
+                &v,
+                value,
+                None,
+            ));
         }
         let mut resp = json!({});
         if out.len() == max && start + max < total {

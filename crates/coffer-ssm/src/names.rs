@@ -52,7 +52,10 @@ pub(crate) fn validate_new_name(ctx: &RequestContext, name: &str) -> Result<(), 
         if starts_with_ci(rest, "ssm") {
             return Err(AwsError::validation(SSM_PATH_ERROR));
         }
-        if rest.split('/').any(|seg| seg.is_empty() || !seg.chars().all(is_segment_char)) {
+        if rest
+            .split('/')
+            .any(|seg| seg.is_empty() || !seg.chars().all(is_segment_char))
+        {
             return Err(AwsError::validation(PATH_FORMAT_ERROR));
         }
         if rest.split('/').count() > MAX_DEPTH {
@@ -193,7 +196,8 @@ pub(crate) fn valid_path(path: &str) -> bool {
     if rest.is_empty() {
         return path == "/";
     }
-    rest.split('/').all(|seg| !seg.is_empty() && seg.chars().all(is_segment_char))
+    rest.split('/')
+        .all(|seg| !seg.is_empty() && seg.chars().all(is_segment_char))
 }
 
 /// Whether a path filter value names the reserved `/aws` or `/ssm` hierarchies.
@@ -237,7 +241,11 @@ pub(crate) fn meta_key(account: &str, region: &str, canonical_name: &str) -> Str
 }
 
 pub(crate) fn version_key(account: &str, region: &str, canonical_name: &str, version: i64) -> String {
-    format!("{}v/{:020}", param_prefix(account, region, canonical_name), version.max(0))
+    format!(
+        "{}v/{:020}",
+        param_prefix(account, region, canonical_name),
+        version.max(0)
+    )
 }
 
 #[cfg(test)]
@@ -268,7 +276,11 @@ mod tests {
         );
         assert_eq!(validate_new_name(&c, "/SSM/x").err().unwrap().message, SSM_PATH_ERROR);
         for bad in ["a/b/c", "/a//b", "/a b", "/a/", "x y"] {
-            assert_eq!(validate_new_name(&c, bad).err().unwrap().code, AwsErrorCode::ValidationException, "{bad}");
+            assert_eq!(
+                validate_new_name(&c, bad).err().unwrap().code,
+                AwsErrorCode::ValidationException,
+                "{bad}"
+            );
         }
         let deep = "/a".repeat(15);
         assert!(validate_new_name(&c, &deep).is_ok());
@@ -290,7 +302,12 @@ mod tests {
         let r = parse_ref(&c, "arn:aws:ssm:us-east-1:123456789012:parameter/a/b:2").unwrap();
         assert_eq!(r.name, "/a/b");
         assert_eq!(r.selector, Selector::Version(2));
-        assert_eq!(parse_ref(&c, "arn:aws:ssm:us-east-1:123456789012:parameter/t").unwrap().name, "t");
+        assert_eq!(
+            parse_ref(&c, "arn:aws:ssm:us-east-1:123456789012:parameter/t")
+                .unwrap()
+                .name,
+            "t"
+        );
         assert!(parse_ref(&c, "arn:aws:ssm:eu-west-1:123456789012:parameter/t").is_none());
         assert_eq!(arn(&c, "/a/b"), "arn:aws:ssm:us-east-1:123456789012:parameter/a/b");
         assert_eq!(canonical("/x"), "x");

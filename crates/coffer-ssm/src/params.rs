@@ -56,7 +56,8 @@ fn compile_pattern(p: &str) -> Result<regex::Regex, AwsError> {
 fn valid_label(l: &str) -> bool {
     let lower = l.to_ascii_lowercase();
     !l.is_empty()
-        && l.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && !l.starts_with(|c: char| c.is_ascii_digit())
         && !lower.starts_with("aws")
         && !lower.starts_with("ssm")
@@ -64,7 +65,7 @@ fn valid_label(l: &str) -> bool {
 
 /// What a reference of GetParameter(s) resolved to.
 pub(crate) enum Lookup {
-    Found(Box<ParameterRecord>, VersionRecord, NameRef),
+    Found(Box<(ParameterRecord, VersionRecord, NameRef)>),
     NotFound,
     VersionNotFound(String, i64),
 }
@@ -81,7 +82,8 @@ impl SsmEngine {
     ) -> Result<String, AwsError> {
         let stored = self.load_value(rec, v.version).await?;
         if v.param_type != SECURE_STRING {
-            return String::from_utf8(stored.expose().to_vec()).map_err(|_| AwsError::internal("stored value is not UTF-8"));
+            return String::from_utf8(stored.expose().to_vec())
+                .map_err(|_| AwsError::internal("stored value is not UTF-8"));
         }
         if !decrypt {
             return Ok(crypto::ciphertext_value(&stored));
@@ -107,7 +109,7 @@ impl SsmEngine {
             Selector::Label(l) => rec.labelled(l).cloned(),
         };
         Ok(match v {
-            Some(v) => Lookup::Found(Box::new(rec), v, r),
+            Some(v) => Lookup::Found(Box::new((rec, v, r))),
             None => Lookup::NotFound,
         })
     }
@@ -125,7 +127,11 @@ impl SsmEngine {
         let value = self.value_of(ctx, rec, v, decrypt).await?;
         // The name as requested (AWS echoes `/x` for a parameter created as `x`); ARNs give
         // the stored name.
-        let shown = if raw.trim().starts_with("arn:") { rec.name.clone() } else { r.name.clone() };
+        let shown = if raw.trim().starts_with("arn:") {
+            rec.name.clone()
+        } else {
+            r.name.clone()
+        };
         let arn = names::arn_in(&rec.account, &rec.region, &rec.name);
         Ok(render::parameter(&shown, &arn, v, value, r.selector.render()))
     }
@@ -144,7 +150,10 @@ impl SsmEngine {
         let key_id = input.string("KeyId")?;
         if let Some(k) = &key_id {
             check_len(k.chars().count(), 1, 256, "KeyId")?;
-            if !k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-')) {
+            if !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'))
+            {
                 return Err(validation(
                     "Value at 'keyId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-zA-Z0-9:/_-]+)$",
                 ));
@@ -209,7 +218,9 @@ impl SsmEngine {
             (Some(t), _) => t.clone(),
             (None, Some(p)) => p.param_type.clone(),
             (None, None) => {
-                return Err(AwsError::validation("A parameter type is required when you create a parameter."));
+                return Err(AwsError::validation(
+                    "A parameter type is required when you create a parameter.",
+                ));
             }
         };
         let description = description.or_else(|| prev.as_ref().and_then(|p| p.description.clone()));
@@ -270,7 +281,9 @@ impl SsmEngine {
             ));
         }
         if data_type == "aws:ec2:image" && param_type != crate::model::STRING {
-            return Err(AwsError::validation("The aws:ec2:image data type is supported only for String parameters."));
+            return Err(AwsError::validation(
+                "The aws:ec2:image data type is supported only for String parameters.",
+            ));
         }
 
         // Version bookkeeping and limits.
@@ -357,7 +370,8 @@ impl SsmEngine {
             return Ok(json!({ "Parameter": p }));
         }
         match self.lookup(ctx, &raw).await? {
-            Lookup::Found(rec, v, r) => {
+            Lookup::Found(found) => {
+                let (rec, v, r) = *found;
                 let p = self.render_found(ctx, &raw, &rec, &v, &r, decrypt).await?;
                 Ok(json!({ "Parameter": p }))
             }
@@ -396,7 +410,8 @@ impl SsmEngine {
                 continue;
             }
             match self.lookup(ctx, &raw).await? {
-                Lookup::Found(rec, v, r) => {
+                Lookup::Found(hit) => {
+                    let (rec, v, r) = *hit;
                     let p = self.render_found(ctx, &raw, &rec, &v, &r, decrypt).await?;
                     found.push((names::as_path(&r.name), p));
                 }
@@ -498,7 +513,9 @@ impl SsmEngine {
                 "Value '[{bad}]' at 'labels' failed to satisfy constraint: Member must satisfy constraint: [Member must have length less than or equal to 100, Member must have length greater than or equal to 1]"
             )));
         }
-        let name = names::parse_ref(ctx, &raw).map(|r| r.name).unwrap_or_else(|| raw.clone());
+        let name = names::parse_ref(ctx, &raw)
+            .map(|r| r.name)
+            .unwrap_or_else(|| raw.clone());
         let _guard = self.lock(ctx, &name).await;
         let mut rec = self.find_required(ctx, &raw).await?;
         let target = match version {
@@ -533,12 +550,18 @@ impl SsmEngine {
         Ok(json!({"InvalidLabels": invalid, "ParameterVersion": target}))
     }
 
-    pub(crate) async fn unlabel_parameter_version(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {
+    pub(crate) async fn unlabel_parameter_version(
+        &self,
+        ctx: &RequestContext,
+        input: &Input,
+    ) -> Result<Value, AwsError> {
         let raw = required(input.string("Name")?, "Name")?;
         let version = required(input.int("ParameterVersion")?, "ParameterVersion")?;
         let labels = required(input.string_list("Labels")?, "Labels")?;
         check_len(labels.len(), 1, 10, "Labels")?;
-        let name = names::parse_ref(ctx, &raw).map(|r| r.name).unwrap_or_else(|| raw.clone());
+        let name = names::parse_ref(ctx, &raw)
+            .map(|r| r.name)
+            .unwrap_or_else(|| raw.clone());
         let _guard = self.lock(ctx, &name).await;
         let mut rec = self.find_required(ctx, &raw).await?;
         let Some(v) = rec.versions.iter_mut().find(|v| v.version == version) else {
@@ -553,7 +576,11 @@ impl SsmEngine {
     }
 
     /// The parameter a tagging call names, under its lock.
-    async fn tag_target(&self, ctx: &RequestContext, input: &Input) -> Result<(String, Option<ParameterRecord>), AwsError> {
+    async fn tag_target(
+        &self,
+        ctx: &RequestContext,
+        input: &Input,
+    ) -> Result<(String, Option<ParameterRecord>), AwsError> {
         let rtype = required(input.string("ResourceType")?, "ResourceType")?;
         let id = required(input.string("ResourceId")?, "ResourceId")?;
         if rtype != "Parameter" {
@@ -618,4 +645,3 @@ fn merge_tags(into: &mut Vec<Tag>, tags: Vec<(String, String)>) {
         }
     }
 }
-

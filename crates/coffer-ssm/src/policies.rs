@@ -94,7 +94,9 @@ pub(crate) fn parse(text: &str, now: OffsetDateTime) -> Result<Vec<Policy>, AwsE
         if out.iter().any(|p| p.policy_type == policy_type) {
             return Err(AwsError::new(
                 AwsErrorCode::IncompatiblePolicyException,
-                format!("There is a conflict in the policies specified for this parameter: only one {policy_type} policy is allowed."),
+                format!(
+                    "There is a conflict in the policies specified for this parameter: only one {policy_type} policy is allowed."
+                ),
             ));
         }
         out.push(Policy {
@@ -103,7 +105,9 @@ pub(crate) fn parse(text: &str, now: OffsetDateTime) -> Result<Vec<Policy>, AwsE
             expires_at,
         });
     }
-    if out.iter().any(|p| p.policy_type == "ExpirationNotification") && !out.iter().any(|p| p.policy_type == "Expiration") {
+    if out.iter().any(|p| p.policy_type == "ExpirationNotification")
+        && !out.iter().any(|p| p.policy_type == "Expiration")
+    {
         return Err(AwsError::new(
             AwsErrorCode::IncompatiblePolicyException,
             "There is a conflict in the policies specified for this parameter: an ExpirationNotification policy requires an Expiration policy.",
@@ -149,10 +153,15 @@ mod tests {
             AwsErrorCode::InvalidPolicyAttributeException
         );
         assert_eq!(
-            code(r#"[{"Type":"NoChangeNotification","Attributes":{"After":"1","Unit":"Days"}},{"Type":"NoChangeNotification","Attributes":{"After":"2","Unit":"Days"}}]"#),
+            code(
+                r#"[{"Type":"NoChangeNotification","Attributes":{"After":"1","Unit":"Days"}},{"Type":"NoChangeNotification","Attributes":{"After":"2","Unit":"Days"}}]"#
+            ),
             AwsErrorCode::IncompatiblePolicyException
         );
-        let many = format!("[{}]", vec![r#"{"Type":"NoChangeNotification","Attributes":{"After":"1","Unit":"Days"}}"#; 11].join(","));
+        let many = format!(
+            "[{}]",
+            [r#"{"Type":"NoChangeNotification","Attributes":{"After":"1","Unit":"Days"}}"#; 11].join(",")
+        );
         assert_eq!(code(&many), AwsErrorCode::PoliciesLimitExceededException);
     }
 }

@@ -33,7 +33,12 @@ fn split_selector(rest: &str) -> (&str, Option<&str>) {
 
 impl SsmEngine {
     /// GetParameter of a Secrets Manager reference `full` (starts with the reference prefix).
-    pub(crate) async fn get_reference(&self, ctx: &RequestContext, full: &str, decrypt: bool) -> Result<Value, AwsError> {
+    pub(crate) async fn get_reference(
+        &self,
+        ctx: &RequestContext,
+        full: &str,
+        decrypt: bool,
+    ) -> Result<Value, AwsError> {
         if !decrypt {
             return Err(AwsError::validation(
                 "WithDecryption flag must be True for retrieving a Secret Manager secret.",
@@ -45,7 +50,9 @@ impl SsmEngine {
         let not_found = || {
             AwsError::new(
                 AwsErrorCode::ParameterNotFound,
-                format!("An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret {shown} not found."),
+                format!(
+                    "An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret {shown} not found."
+                ),
             )
         };
         if secret_id.is_empty() || selector.is_some_and(str::is_empty) {
@@ -65,7 +72,10 @@ impl SsmEngine {
                     | AwsErrorCode::InvalidParameterException
                     | AwsErrorCode::ValidationException => not_found(),
                     AwsErrorCode::DecryptionFailure => AwsError::new(AwsErrorCode::InvalidKeyId, e.message),
-                    _ => AwsError::new(AwsErrorCode::InternalServerError, "An error occurred while reading the secret."),
+                    _ => AwsError::new(
+                        AwsErrorCode::InternalServerError,
+                        "An error occurred while reading the secret.",
+                    ),
                 });
             }
         };

@@ -20,7 +20,12 @@ use crate::names;
 pub(crate) const LOCK_STRIPES: usize = 64;
 
 impl SsmEngine {
-    pub(crate) async fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<ParameterRecord>, AwsError> {
+    pub(crate) async fn load(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ParameterRecord>, AwsError> {
         let key = names::meta_key(account, region, names::canonical(name));
         match self.storage.get(&key).await? {
             Some(b) => ParameterRecord::from_bytes(&b).map(Some),
@@ -68,7 +73,10 @@ impl SsmEngine {
                 .put(&names::version_key(&rec.account, &rec.region, canon, v), bytes)
                 .await?;
         }
-        let mut writes = vec![Write::put(names::meta_key(&rec.account, &rec.region, canon), rec.to_bytes()?)];
+        let mut writes = vec![Write::put(
+            names::meta_key(&rec.account, &rec.region, canon),
+            rec.to_bytes()?,
+        )];
         for v in pruned {
             writes.push(Write::delete(names::version_key(&rec.account, &rec.region, canon, *v)));
         }
@@ -100,7 +108,11 @@ impl SsmEngine {
     }
 
     /// Every record of one region of one account, sorted by name as a path.
-    pub(crate) async fn records_in_region(&self, account: &str, region: &str) -> Result<Vec<ParameterRecord>, AwsError> {
+    pub(crate) async fn records_in_region(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Vec<ParameterRecord>, AwsError> {
         let entries = self.storage.list(&names::region_prefix(account, region)).await?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
@@ -125,7 +137,9 @@ impl SsmEngine {
         for acct in self.storage.list("").await? {
             let Some(acct) = acct.strip_suffix('/') else { continue };
             for region in self.storage.list(&format!("{acct}/")).await? {
-                let Some(region) = region.strip_suffix('/') else { continue };
+                let Some(region) = region.strip_suffix('/') else {
+                    continue;
+                };
                 out.push((names::unescape(acct), names::unescape(region)));
             }
         }

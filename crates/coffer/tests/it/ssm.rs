@@ -41,7 +41,14 @@ async fn put_get_history_labels_and_paths() {
         .await
         .unwrap();
 
-    let p = ssm.get_parameter().name("/app/db/host").send().await.unwrap().parameter.unwrap();
+    let p = ssm
+        .get_parameter()
+        .name("/app/db/host")
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap();
     assert_eq!(p.value(), Some("db.internal"));
     assert_eq!(
         p.arn(),
@@ -50,7 +57,14 @@ async fn put_get_history_labels_and_paths() {
     assert!(p.last_modified_date().is_some());
 
     // SecureString: ciphertext without decryption, plaintext with.
-    let enc = ssm.get_parameter().name("/app/db/password").send().await.unwrap().parameter.unwrap();
+    let enc = ssm
+        .get_parameter()
+        .name("/app/db/password")
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap();
     assert_ne!(enc.value(), Some("s3cr3t-canary"));
     let dec = ssm
         .get_parameter()
@@ -78,7 +92,14 @@ async fn put_get_history_labels_and_paths() {
         .send()
         .await
         .unwrap();
-    let old = ssm.get_parameter().name("/app/db/host:stable").send().await.unwrap().parameter.unwrap();
+    let old = ssm
+        .get_parameter()
+        .name("/app/db/host:stable")
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap();
     assert_eq!(old.value(), Some("db.internal"));
     assert_eq!(old.selector(), Some(":stable"));
     let hist = ssm.get_parameter_history().name("/app/db/host").send().await.unwrap();
@@ -156,7 +177,12 @@ async fn secrets_manager_reference() {
     let (_server, creds) = start_dev(&[]);
     let sm = dev_client(&creds);
     let ssm = ssm_client(&creds);
-    sm.create_secret().name("db/creds").secret_string("{\"u\":\"a\"}").send().await.unwrap();
+    sm.create_secret()
+        .name("db/creds")
+        .secret_string("{\"u\":\"a\"}")
+        .send()
+        .await
+        .unwrap();
     let p = ssm
         .get_parameter()
         .name("/aws/reference/secretsmanager/db/creds")
