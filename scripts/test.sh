@@ -31,4 +31,5 @@ COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" PATH="$VENV_DIR/bin:$PATH" \
 if [ "${SKIP_CONFORMANCE:-0}" != "1" ]; then
     section "moto conformance (server mode)"
     COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" scripts/conformance.sh --service secretsmanager
+    COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" scripts/conformance.sh --service ssm
 fi

@@ -28,11 +28,47 @@ fn with_headers(mut resp: Response, request_id: &str) -> Response {
 }
 
 /// Which member carries the message. Secrets Manager's modeled errors use `Message`; the
-/// authentication errors of the AWS front door use `message`.
+/// authentication errors of the AWS front door and most SSM errors use `message`; some SSM
+/// error shapes have no member at all.
 #[derive(Clone, Copy)]
 enum MessageKey {
     Upper,
     Lower,
+    None,
+}
+
+/// The message member of an engine error, per its service's model (reference/aws-api.md §1.5).
+fn message_key(code: AwsErrorCode) -> MessageKey {
+    use AwsErrorCode as C;
+    match code {
+        C::SerializationException | C::ValidationException => MessageKey::Lower,
+        // SSM: `message` except these four; the member-less shapes send none. InvalidFilterKey
+        // has no modeled member either, but its text is what tells users which keys are valid
+        // (and what moto's tests check), so it is sent as `message`.
+        C::InternalServerError | C::TooManyUpdates | C::InvalidFilterValue | C::InvalidNextToken => MessageKey::Upper,
+        C::InvalidResourceId | C::InvalidResourceType | C::TooManyTagsError => MessageKey::None,
+        C::ParameterNotFound
+        | C::ParameterAlreadyExists
+        | C::ParameterLimitExceeded
+        | C::ParameterMaxVersionLimitExceeded
+        | C::ParameterVersionNotFound
+        | C::ParameterVersionLabelLimitExceeded
+        | C::ParameterPatternMismatchException
+        | C::UnsupportedParameterType
+        | C::InvalidKeyId
+        | C::InvalidAllowedPatternException
+        | C::HierarchyLevelLimitExceededException
+        | C::HierarchyTypeMismatchException
+        | C::InvalidFilterKey
+        | C::InvalidFilterOption
+        | C::InvalidPolicyTypeException
+        | C::InvalidPolicyAttributeException
+        | C::IncompatiblePolicyException
+        | C::PoliciesLimitExceededException
+        | C::InvalidDocument
+        | C::InvalidTypeNameException => MessageKey::Lower,
+        _ => MessageKey::Upper,
+    }
 }
 
 /// An error in AWS's wire form.
@@ -56,13 +92,17 @@ pub fn error_response(code: &'static str, message: &str, status: StatusCode, req
 
 impl AwsWireError {
     pub fn into_response(self, request_id: &str) -> Response {
-        let key = match self.key {
-            MessageKey::Upper => "Message",
-            MessageKey::Lower => "message",
-        };
         let mut body = serde_json::Map::new();
         body.insert("__type".into(), Value::String(self.code.to_string()));
-        body.insert(key.into(), Value::String(self.message));
+        match self.key {
+            MessageKey::Upper => {
+                body.insert("Message".into(), Value::String(self.message));
+            }
+            MessageKey::Lower => {
+                body.insert("message".into(), Value::String(self.message));
+            }
+            MessageKey::None => {}
+        }
         let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
         let mut resp = with_headers((self.status, bytes).into_response(), request_id);
         if let Ok(v) = HeaderValue::from_str(self.code) {
@@ -102,10 +142,7 @@ impl AwsWireError {
         match e {
             CoreError::Aws(a) => {
                 let status = StatusCode::from_u16(a.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-                let key = match a.code {
-                    AwsErrorCode::SerializationException | AwsErrorCode::ValidationException => MessageKey::Lower,
-                    _ => MessageKey::Upper,
-                };
+                let key = message_key(a.code);
                 Self {
                     code: a.code.as_str(),
                     message: a.message.clone(),

@@ -7,11 +7,13 @@ use coffer_barrier::{Barrier, SealStatus};
 use coffer_crypto::{SecretBytes, SecretString};
 use coffer_engines::RequestContext;
 use coffer_engines::secrets::SecretsEngine;
+use coffer_ssm::SsmEngine;
 use coffer_storage::view::StorageView;
 use coffer_storage::{DynBackend, DynStorage};
 use serde_json::Value;
 
 use crate::identity::{Identities, TokenEntry};
+use crate::keys_fallback::LocalKeys;
 use crate::{AccessKey, AwsService, Clock, CoreError, Principal};
 
 /// Settings the binary chooses when it builds the core.
@@ -66,7 +68,8 @@ pub struct InitOutput {
 pub struct Core {
     barrier: Arc<Barrier>,
     identities: Identities,
-    secrets: SecretsEngine,
+    secrets: Arc<SecretsEngine>,
+    ssm: SsmEngine,
     clock: Clock,
     options: CoreOptions,
 }
@@ -76,11 +79,18 @@ impl Core {
         let barrier = Arc::new(Barrier::new(backend));
         let plain: DynStorage = barrier.clone();
         let identities = Identities::new(Arc::new(StorageView::new(plain.clone(), "sys/")));
-        let secrets = SecretsEngine::new(Arc::new(StorageView::new(plain, "aws/secretsmanager/")));
+        let secrets = Arc::new(SecretsEngine::new(Arc::new(StorageView::new(
+            plain.clone(),
+            "aws/secretsmanager/",
+        ))));
+        // Stand-in for the KMS engine until it is merged (see `keys_fallback`).
+        let keys = Arc::new(LocalKeys::new(Arc::new(StorageView::new(plain.clone(), "sys/"))));
+        let ssm = SsmEngine::new(Arc::new(StorageView::new(plain, "aws/ssm/")), keys, secrets.clone());
         Arc::new(Self {
             barrier,
             identities,
             secrets,
+            ssm,
             clock: Clock::default(),
             options,
         })
@@ -249,6 +259,7 @@ impl Core {
         };
         match service {
             AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
+            AwsService::Ssm => Ok(self.ssm.handle(&ctx, operation, input).await?),
         }
     }
 
@@ -258,6 +269,7 @@ impl Core {
             return Err(CoreError::DevOnly("reset"));
         }
         self.secrets.reset().await?;
+        self.ssm.reset().await?;
         Ok(())
     }
 
@@ -289,6 +301,10 @@ impl Core {
         let purged = self.secrets.purge_expired(&ctx).await?;
         if purged > 0 {
             tracing::info!(purged, "deleted secrets whose recovery window ended");
+        }
+        let expired = self.ssm.background(ctx.now).await?;
+        if expired > 0 {
+            tracing::info!(expired, "deleted parameters whose Expiration policy passed");
         }
         Ok(())
     }

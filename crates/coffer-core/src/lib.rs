@@ -10,6 +10,7 @@ mod clock;
 mod core;
 mod error;
 mod identity;
+pub mod keys_fallback;
 
 pub use crate::clock::Clock;
 pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
@@ -22,6 +23,8 @@ pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AwsService {
     SecretsManager,
+    /// SSM Parameter Store (`AmazonSSM.*`).
+    Ssm,
 }
 
 impl AwsService {
@@ -29,6 +32,7 @@ impl AwsService {
     pub fn from_target_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             "secretsmanager" => Some(Self::SecretsManager),
+            "AmazonSSM" => Some(Self::Ssm),
             _ => None,
         }
     }
@@ -37,6 +41,7 @@ impl AwsService {
     pub fn signing_name(self) -> &'static str {
         match self {
             Self::SecretsManager => "secretsmanager",
+            Self::Ssm => "ssm",
         }
     }
 }

@@ -8,4 +8,5 @@ mod support;
 mod dev_mode;
 mod production;
 mod secrets_manager;
+mod ssm;
 mod wire_errors;

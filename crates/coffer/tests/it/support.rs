@@ -121,3 +121,17 @@ pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
     )
     .await
 }
+
+/// An SSM client for the dev server's root credentials.
+pub fn ssm_client(c: &DevCredentials) -> aws_sdk_ssm::Client {
+    use aws_sdk_ssm as ssm;
+    let creds = Credentials::new(&c.access_key_id, &c.secret_access_key, None, None, "coffer-tests");
+    let conf = ssm::Config::builder()
+        .behavior_version(ssm::config::BehaviorVersion::latest())
+        .region(ssm::config::Region::new("us-east-1"))
+        .endpoint_url(&c.endpoint)
+        .credentials_provider(creds)
+        .retry_config(ssm::config::retry::RetryConfig::disabled())
+        .build();
+    ssm::Client::from_conf(conf)
+}
