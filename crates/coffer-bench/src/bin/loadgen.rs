@@ -124,13 +124,18 @@ fn sign_call(args: &Args, host: &str, call: &Call) -> anyhow::Result<Signed> {
     let (instructions, _) = sign(signable, &params)?.into_parts();
     let mut headers: Vec<(String, String)> = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     headers.extend(instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())));
-    Ok(Signed { body: call.body.clone(), headers })
+    Ok(Signed {
+        body: call.body.clone(),
+        headers,
+    })
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: &str) -> anyhow::Result<Sender> {
-    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -158,10 +163,19 @@ struct ConnResult {
     first_error: Option<String>,
 }
 
-async fn run_conn(args: Arc<Args>, addr: String, host: String, conn: usize, start: Instant) -> anyhow::Result<ConnResult> {
+async fn run_conn(
+    args: Arc<Args>,
+    addr: String,
+    host: String,
+    conn: usize,
+    start: Instant,
+) -> anyhow::Result<ConnResult> {
     let calls = calls_for(args.scenario, conn);
     let mut sender = connect(&addr).await?;
-    let mut signed: Vec<Signed> = calls.iter().map(|c| sign_call(&args, &host, c)).collect::<Result<_, _>>()?;
+    let mut signed: Vec<Signed> = calls
+        .iter()
+        .map(|c| sign_call(&args, &host, c))
+        .collect::<Result<_, _>>()?;
     let mut signed_at = Instant::now();
     let warm_end = start + Duration::from_secs(args.warmup);
     let end = warm_end + Duration::from_secs(args.duration);
@@ -173,7 +187,10 @@ async fn run_conn(args: Arc<Args>, addr: String, host: String, conn: usize, star
             break;
         }
         if now.duration_since(signed_at) > Duration::from_secs(60) {
-            signed = calls.iter().map(|c| sign_call(&args, &host, c)).collect::<Result<_, _>>()?;
+            signed = calls
+                .iter()
+                .map(|c| sign_call(&args, &host, c))
+                .collect::<Result<_, _>>()?;
             signed_at = now;
         }
         let req = &signed[i % signed.len()];
@@ -202,7 +219,12 @@ async fn run_conn(args: Arc<Args>, addr: String, host: String, conn: usize, star
             }
         }
     }
-    Ok(ConnResult { hist, ok, errors, first_error })
+    Ok(ConnResult {
+        hist,
+        ok,
+        errors,
+        first_error,
+    })
 }
 
 #[tokio::main]
