@@ -7,6 +7,7 @@ use coffer_barrier::Barrier;
 use coffer_crypto::{SecretBytes, SecretString};
 use coffer_engines::RequestContext;
 use coffer_engines::secrets::SecretsEngine;
+use coffer_kms::KmsEngine;
 use coffer_storage::view::StorageView;
 use coffer_storage::{DynBackend, DynStorage};
 use serde_json::Value;
@@ -82,6 +83,7 @@ pub struct Core {
     barrier: Arc<Barrier>,
     identities: Identities,
     secrets: SecretsEngine,
+    kms: KmsEngine,
     clock: Clock,
     options: CoreOptions,
 }
@@ -91,11 +93,13 @@ impl Core {
         let barrier = Arc::new(Barrier::new(backend));
         let plain: DynStorage = barrier.clone();
         let identities = Identities::new(Arc::new(StorageView::new(plain.clone(), "sys/")));
-        let secrets = SecretsEngine::new(Arc::new(StorageView::new(plain, "aws/secretsmanager/")));
+        let secrets = SecretsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/secretsmanager/")));
+        let kms = KmsEngine::new(Arc::new(StorageView::new(plain, "aws/kms/")));
         Arc::new(Self {
             barrier,
             identities,
             secrets,
+            kms,
             clock: Clock::default(),
             options,
         })
@@ -272,6 +276,7 @@ impl Core {
         };
         match service {
             AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
+            AwsService::Kms => Ok(self.kms.handle(&ctx, operation, input).await?),
         }
     }
 
@@ -281,6 +286,7 @@ impl Core {
             return Err(CoreError::DevOnly("reset"));
         }
         self.secrets.reset().await?;
+        self.kms.reset().await?;
         Ok(())
     }
 
@@ -312,6 +318,10 @@ impl Core {
         let purged = self.secrets.purge_expired(&ctx).await?;
         if purged > 0 {
             tracing::info!(purged, "deleted secrets whose recovery window ended");
+        }
+        let changed = self.kms.background(ctx.now).await?;
+        if changed > 0 {
+            tracing::info!(changed, "KMS keys deleted after their waiting period or rotated");
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AwsService {
     SecretsManager,
+    Kms,
 }
 
 impl AwsService {
@@ -28,6 +29,7 @@ impl AwsService {
     pub fn from_target_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             "secretsmanager" => Some(Self::SecretsManager),
+            "TrentService" => Some(Self::Kms),
             _ => None,
         }
     }
@@ -36,6 +38,7 @@ impl AwsService {
     pub fn signing_name(self) -> &'static str {
         match self {
             Self::SecretsManager => "secretsmanager",
+            Self::Kms => "kms",
         }
     }
 }
