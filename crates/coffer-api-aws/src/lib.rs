@@ -6,6 +6,7 @@
 //! or error is written in the exact wire form AWS uses (`__type`, message, HTTP status,
 //! `x-amzn-RequestId`). This crate is the only one that knows that wire form.
 
+mod query;
 mod wire;
 
 use std::sync::Arc;
@@ -68,27 +69,38 @@ async fn handle(
     {
         headers.insert(http::header::HOST, v);
     }
-    let result = serve(&fe, &method, &uri, &headers, &body, &target).await;
-    match result {
+    let is_form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if target.is_empty() && is_form {
+        return query::handle(&fe, &method, &uri, &headers, &body, &request_id).await;
+    }
+    match serve(&fe, &method, &uri, &headers, &body, &target).await {
         Ok(v) => json_response(&v, &request_id),
         Err(e) => e.into_response(&request_id),
     }
 }
 
-async fn serve(
+/// Why a request failed authentication.
+pub(crate) enum AuthError {
+    SigV4(coffer_sigv4::SigV4Error),
+    Core(CoreError),
+}
+
+/// Verifies the request's SigV4 signature against an access key Coffer issued.
+pub(crate) async fn authenticate(
     fe: &AwsFrontEnd,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-    target: &str,
-) -> Result<Value, AwsWireError> {
-    // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
-    let auth = coffer_sigv4::parse_authorization(headers).map_err(AwsWireError::from_sigv4)?;
+) -> Result<(coffer_sigv4::AuthHeader, Arc<coffer_core::AccessKey>), AuthError> {
+    let auth = coffer_sigv4::parse_authorization(headers).map_err(AuthError::SigV4)?;
     let key = match fe.core.access_key(&auth.credential.access_key_id).await {
         Ok(Some(k)) => k,
-        Ok(None) => return Err(AwsWireError::from_sigv4(coffer_sigv4::SigV4Error::UnrecognizedClient)),
-        Err(e) => return Err(AwsWireError::from_core(&e)),
+        Ok(None) => return Err(AuthError::SigV4(coffer_sigv4::SigV4Error::UnrecognizedClient)),
+        Err(e) => return Err(AuthError::Core(e)),
     };
     let req = SignedRequest {
         method: method.as_str(),
@@ -106,8 +118,25 @@ async fn serve(
         time::OffsetDateTime::now_utc(),
         &fe.signing_keys,
     )
-    .map_err(AwsWireError::from_sigv4)?;
+    .map_err(AuthError::SigV4)?;
+    Ok((auth, key))
+}
 
+async fn serve(
+    fe: &AwsFrontEnd,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    target: &str,
+) -> Result<Value, AwsWireError> {
+    // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
+    let (auth, key) = authenticate(fe, method, uri, headers, body)
+        .await
+        .map_err(|e| match e {
+            AuthError::SigV4(e) => AwsWireError::from_sigv4(e),
+            AuthError::Core(e) => AwsWireError::from_core(&e),
+        })?;
     let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
     let service = AwsService::from_target_prefix(prefix).ok_or_else(AwsWireError::unknown_operation)?;
     if operation.is_empty() {

@@ -223,8 +223,8 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
     }
     match core.seal_status().await {
         Ok(s) => {
-            let data = json!({ "term": s.key_term });
-            Json(json!({ "term": s.key_term, "data": data })).into_response()
+            let term = s.key_term.unwrap_or(0);
+            Json(json!({ "term": term, "data": { "term": term } })).into_response()
         }
         Err(e) => core_error(&e),
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_barrier::Barrier;
+use coffer_barrier::{Barrier, SealStatus};
 use coffer_crypto::{SecretBytes, SecretString};
 use coffer_engines::RequestContext;
 use coffer_engines::secrets::SecretsEngine;
@@ -63,21 +63,6 @@ pub struct InitOutput {
     pub root: RootCredentials,
 }
 
-/// Seal state as `sys/seal-status` reports it.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct SealStatus {
-    pub initialized: bool,
-    pub sealed: bool,
-    /// Threshold.
-    pub t: u8,
-    /// Number of shares.
-    pub n: u8,
-    /// Shares submitted so far towards the threshold.
-    pub progress: u8,
-    /// The barrier's active key term (0 while sealed).
-    pub key_term: u32,
-}
-
 /// The core of one Coffer server.
 pub struct Core {
     barrier: Arc<Barrier>,
@@ -114,15 +99,7 @@ impl Core {
     }
 
     pub async fn seal_status(&self) -> Result<SealStatus, CoreError> {
-        let s = self.barrier.status().await?;
-        Ok(SealStatus {
-            initialized: s.initialized,
-            sealed: s.sealed,
-            t: s.t,
-            n: s.n,
-            progress: s.progress,
-            key_term: s.key_term.unwrap_or(0),
-        })
+        Ok(self.barrier.status().await?)
     }
 
     /// Initializes a new server: unseal key shares plus root credentials. The server stays

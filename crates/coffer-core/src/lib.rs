@@ -12,9 +12,10 @@ mod error;
 mod identity;
 
 pub use crate::clock::Clock;
-pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials, SealStatus};
+pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
 pub use crate::error::CoreError;
 pub use crate::identity::{AccessKey, Principal};
+pub use coffer_barrier::SealStatus;
 pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 
 /// The AWS services Coffer answers on `POST /`.

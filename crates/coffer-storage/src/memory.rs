@@ -41,10 +41,56 @@ fn scan_keys<V>(map: &BTreeMap<String, V>, prefix: &str, after: Option<&str>, li
         .collect()
 }
 
+/// A sorted map behind a lock: the one implementation behind both in-memory stores.
+struct SortedMap<V> {
+    map: RwLock<BTreeMap<String, V>>,
+}
+
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        Self {
+            map: RwLock::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> SortedMap<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        self.map.read().get(key).cloned()
+    }
+
+    fn put(&self, key: &str, value: V) {
+        self.map.write().insert(key.to_string(), value);
+    }
+
+    fn delete(&self, key: &str) {
+        self.map.write().remove(key);
+    }
+
+    fn list(&self, prefix: &str) -> Vec<String> {
+        list_level(&self.map.read(), prefix)
+    }
+
+    fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
+        scan_keys(&self.map.read(), prefix, after, limit)
+    }
+
+    /// Applies every write under one lock, so readers see all of them or none.
+    fn batch(&self, writes: impl IntoIterator<Item = (String, Option<V>)>) {
+        let mut map = self.map.write();
+        for (key, value) in writes {
+            match value {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+    }
+}
+
 /// A physical backend that keeps ciphertext in a `BTreeMap`. Nothing survives the process.
 #[derive(Default)]
 pub struct MemoryBackend {
-    map: RwLock<BTreeMap<String, Vec<u8>>>,
+    map: SortedMap<Vec<u8>>,
 }
 
 impl MemoryBackend {
@@ -56,35 +102,29 @@ impl MemoryBackend {
 #[async_trait]
 impl PhysicalBackend for MemoryBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.map.read().get(key).cloned())
+        Ok(self.map.get(key))
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
-        self.map.write().insert(key.to_string(), value);
+        self.map.put(key, value);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.map.write().remove(key);
+        self.map.delete(key);
         Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(list_level(&self.map.read(), prefix))
+        Ok(self.map.list(prefix))
     }
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        Ok(scan_keys(&self.map.read(), prefix, after, limit))
+        Ok(self.map.scan(prefix, after, limit))
     }
 
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
-        let mut map = self.map.write();
-        for w in writes {
-            match w.value {
-                Some(v) => map.insert(w.key, v),
-                None => map.remove(&w.key),
-            };
-        }
+        self.map.batch(writes.into_iter().map(|w| (w.key, w.value)));
         Ok(())
     }
 }
@@ -92,7 +132,7 @@ impl PhysicalBackend for MemoryBackend {
 /// Plaintext in-memory [`Storage`], for engine tests that do not need the barrier.
 #[derive(Default)]
 pub struct MemoryStorage {
-    map: RwLock<BTreeMap<String, SecretBytes>>,
+    map: SortedMap<SecretBytes>,
 }
 
 impl MemoryStorage {
@@ -104,35 +144,29 @@ impl MemoryStorage {
 #[async_trait]
 impl Storage for MemoryStorage {
     async fn get(&self, key: &str) -> Result<Option<SecretBytes>> {
-        Ok(self.map.read().get(key).cloned())
+        Ok(self.map.get(key))
     }
 
     async fn put(&self, key: &str, value: SecretBytes) -> Result<()> {
-        self.map.write().insert(key.to_string(), value);
+        self.map.put(key, value);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.map.write().remove(key);
+        self.map.delete(key);
         Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(list_level(&self.map.read(), prefix))
+        Ok(self.map.list(prefix))
     }
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-        Ok(scan_keys(&self.map.read(), prefix, after, limit))
+        Ok(self.map.scan(prefix, after, limit))
     }
 
     async fn batch(&self, writes: Vec<Write>) -> Result<()> {
-        let mut map = self.map.write();
-        for w in writes {
-            match w.value {
-                Some(v) => map.insert(w.key, v),
-                None => map.remove(&w.key),
-            };
-        }
+        self.map.batch(writes.into_iter().map(|w| (w.key, w.value)));
         Ok(())
     }
 }

@@ -111,6 +111,8 @@ impl CofferProcess {
     }
 
     fn read_dev_banner(&mut self, timeout: Duration) -> anyhow::Result<DevCredentials> {
+        // The banner ends with the example commands: wait for them so the whole banner is in.
+        self.wait_for_line("get-secret-value --secret-id", timeout)?;
         Ok(DevCredentials {
             endpoint: self.field("Endpoint:", timeout)?,
             account_id: self.field("Account id:", timeout)?,

@@ -1,0 +1,144 @@
+//! The AWS Query protocol: a form-encoded `POST /` with `Action=...&Version=...`, answered in
+//! XML. STS and IAM speak it. Today it serves STS `GetCallerIdentity`, which the AWS Secrets
+//! Manager Agent and many test fixtures call at start-up; IAM and `AssumeRole` come with the
+//! access-control work.
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use coffer_core::CoreError;
+use coffer_sigv4::SigV4Error;
+
+use crate::{AuthError, AwsFrontEnd, authenticate};
+
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+pub(crate) async fn handle(
+    fe: &AwsFrontEnd,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+) -> Response {
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let (auth, key) = match authenticate(fe, method, uri, headers, body).await {
+        Ok(ok) => ok,
+        Err(AuthError::SigV4(e)) => {
+            let (code, status) = sigv4_code(&e);
+            return xml_error(code, &e.message(), status, request_id);
+        }
+        Err(AuthError::Core(e)) => return core_error(&e, request_id),
+    };
+    let action = param("Action").unwrap_or_default();
+    match (auth.credential.service.as_str(), action) {
+        ("sts", "GetCallerIdentity") => {
+            let p = &key.principal;
+            let user_id = if p.is_root {
+                p.account_id.clone()
+            } else {
+                key.access_key_id.clone()
+            };
+            let body = format!(
+                "<GetCallerIdentityResponse xmlns=\"{STS_NS}\"><GetCallerIdentityResult>\
+                 <Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>\
+                 </GetCallerIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>\
+                 </GetCallerIdentityResponse>",
+                escape(&p.arn),
+                escape(&user_id),
+                escape(&p.account_id),
+                escape(request_id),
+            );
+            xml(StatusCode::OK, body, request_id)
+        }
+        (_, "") => xml_error("MissingAction", "Missing Action", StatusCode::BAD_REQUEST, request_id),
+        (_, other) => {
+            let version = param("Version").unwrap_or_default();
+            xml_error(
+                "InvalidAction",
+                &format!("Could not find operation {other} for version {version}"),
+                StatusCode::BAD_REQUEST,
+                request_id,
+            )
+        }
+    }
+}
+
+/// The query-protocol names and statuses of authentication failures (they differ from the
+/// JSON services': `InvalidClientTokenId` and `SignatureDoesNotMatch`, HTTP 403).
+fn sigv4_code(e: &SigV4Error) -> (&'static str, StatusCode) {
+    match e {
+        SigV4Error::MissingAuthenticationToken => ("MissingAuthenticationToken", StatusCode::FORBIDDEN),
+        SigV4Error::IncompleteSignature(_) => ("IncompleteSignature", StatusCode::BAD_REQUEST),
+        SigV4Error::UnrecognizedClient => ("InvalidClientTokenId", StatusCode::FORBIDDEN),
+        _ => ("SignatureDoesNotMatch", StatusCode::FORBIDDEN),
+    }
+}
+
+fn core_error(e: &CoreError, request_id: &str) -> Response {
+    match e {
+        CoreError::Sealed | CoreError::NotInitialized => xml_error(
+            "ServiceUnavailable",
+            &e.to_string(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_id,
+        ),
+        _ => {
+            tracing::error!(error = %e, "internal error serving a query-protocol request");
+            xml_error(
+                "InternalFailure",
+                "An internal error occurred.",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                request_id,
+            )
+        }
+    }
+}
+
+fn xml_error(code: &str, message: &str, status: StatusCode, request_id: &str) -> Response {
+    let kind = if status.is_server_error() { "Receiver" } else { "Sender" };
+    let body = format!(
+        "<ErrorResponse xmlns=\"{STS_NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error>\
+         <RequestId>{}</RequestId></ErrorResponse>",
+        escape(code),
+        escape(message),
+        escape(request_id),
+    );
+    xml(status, body, request_id)
+}
+
+fn xml(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// Escapes text for an XML element.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+    }
+}
