@@ -13,8 +13,7 @@ use crate::input::{Input, check_len, validation};
 use crate::model::{self, AliasRecord, KeyRecord};
 use crate::store::{self, KeyRef, ensure_not_pending_deletion, parse_key_ref};
 
-const PREFIX_MESSAGE: &str =
-    "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
+const PREFIX_MESSAGE: &str = "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html";
 
 /// Checks an alias name as AWS does, in AWS's order.
 fn check_alias_name(name: &str, reserved_ok: bool) -> Result<(), AwsError> {
@@ -31,7 +30,9 @@ fn check_alias_name(name: &str, reserved_ok: bool) -> Result<(), AwsError> {
         return Err(AwsError::new(AwsErrorCode::NotAuthorizedException, ""));
     }
     if name.contains(':') {
-        return Err(AwsError::validation(format!("{name} contains invalid characters for an alias")));
+        return Err(AwsError::validation(format!(
+            "{name} contains invalid characters for an alias"
+        )));
     }
     Ok(())
 }
@@ -92,7 +93,9 @@ impl KmsEngine {
             .await?
             .ok_or_else(|| alias_not_found(ctx, &name))?;
         let key = self.alias_target(ctx, &target).await?;
-        if let Some(current) = self.load_key(&ctx.account_id, &ctx.region, &alias.target_key_id).await?
+        if let Some(current) = self
+            .load_key(&ctx.account_id, &ctx.region, &alias.target_key_id)
+            .await?
             && (current.key_usage != key.key_usage || current.key_spec.is_rsa() != key.key_spec.is_rsa())
         {
             return Err(AwsError::validation(format!(
@@ -116,7 +119,11 @@ impl KmsEngine {
             return Err(alias_not_found(ctx, &name));
         }
         self.storage
-            .batch(vec![Write::delete(model::alias_path(&ctx.account_id, &ctx.region, &name))])
+            .batch(vec![Write::delete(model::alias_path(
+                &ctx.account_id,
+                &ctx.region,
+                &name,
+            ))])
             .await?;
         Ok(json!({}))
     }

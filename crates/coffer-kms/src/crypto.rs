@@ -164,7 +164,13 @@ fn verification(spec: KeySpec, alg: &str) -> Option<&'static dyn signature::Veri
 
 /// Signs `message` (raw, or an already computed digest when `is_digest`) with the private
 /// key `pkcs8` of `spec`. The algorithm must be one of the key's signing algorithms.
-pub(crate) fn sign(spec: KeySpec, pkcs8: &[u8], alg: &str, message: &[u8], is_digest: bool) -> Result<Vec<u8>, AwsError> {
+pub(crate) fn sign(
+    spec: KeySpec,
+    pkcs8: &[u8],
+    alg: &str,
+    message: &[u8],
+    is_digest: bool,
+) -> Result<Vec<u8>, AwsError> {
     let md = signing_digest(alg);
     let imported = if is_digest {
         Some(digest::Digest::import_less_safe(message, md).map_err(|_| internal("digest import"))?)
@@ -187,7 +193,9 @@ pub(crate) fn sign(spec: KeySpec, pkcs8: &[u8], alg: &str, message: &[u8], is_di
     let kp = EcdsaKeyPair::from_pkcs8(salg, pkcs8).map_err(|_| internal("ECC key load"))?;
     let sig = match &imported {
         Some(d) => kp.sign_digest(d).map_err(|_| internal("signing"))?,
-        None => kp.sign(&SystemRandom::new(), message).map_err(|_| internal("signing"))?,
+        None => kp
+            .sign(&SystemRandom::new(), message)
+            .map_err(|_| internal("signing"))?,
     };
     Ok(sig.as_ref().to_vec())
 }
@@ -204,7 +212,8 @@ pub(crate) fn verify(
     let v = verification(spec, alg).ok_or_else(|| internal("verification"))?;
     let key = signature::UnparsedPublicKey::new(v, public_der);
     if is_digest {
-        let d = digest::Digest::import_less_safe(message, signing_digest(alg)).map_err(|_| internal("digest import"))?;
+        let d =
+            digest::Digest::import_less_safe(message, signing_digest(alg)).map_err(|_| internal("digest import"))?;
         Ok(key.verify_digest(&d, sig).is_ok())
     } else {
         Ok(key.verify(message, sig).is_ok())
@@ -268,7 +277,10 @@ mod tests {
                 let d = digest::digest(signing_digest(alg), msg);
                 let dsig = sign(*spec, pkcs8.expose(), alg, d.as_ref(), true).unwrap();
                 assert!(verify(*spec, &public, alg, msg, false, &dsig).unwrap(), "{alg} digest");
-                assert!(verify(*spec, &public, alg, d.as_ref(), true, &sig).unwrap(), "{alg} digest");
+                assert!(
+                    verify(*spec, &public, alg, d.as_ref(), true, &sig).unwrap(),
+                    "{alg} digest"
+                );
             }
         }
     }
@@ -281,7 +293,10 @@ mod tests {
             assert_eq!(max, if alg.ends_with('1') { 214 } else { 190 });
             let pt = vec![7u8; max];
             let ct = rsa_encrypt(pkcs8.expose(), alg, &pt).unwrap();
-            assert_eq!(rsa_decrypt(pkcs8.expose(), alg, &ct).unwrap().unwrap().expose(), &pt[..]);
+            assert_eq!(
+                rsa_decrypt(pkcs8.expose(), alg, &ct).unwrap().unwrap().expose(),
+                &pt[..]
+            );
             assert!(rsa_decrypt(pkcs8.expose(), alg, &ct[1..]).unwrap().is_none());
         }
         assert_eq!(oaep_max_plaintext(KeySpec::Rsa4096, "RSAES_OAEP_SHA_256"), 446);

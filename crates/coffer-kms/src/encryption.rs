@@ -62,7 +62,11 @@ fn ensure_algorithm(rec: &KeyRecord, alg: &str) -> Result<(), AwsError> {
     if !rec.key_spec.encryption_algorithms().contains(&alg) {
         return Err(AwsError::new(
             AwsErrorCode::InvalidKeyUsageException,
-            format!("{} key spec is {} which does not support {alg}.", rec.arn, rec.key_spec.as_str()),
+            format!(
+                "{} key spec is {} which does not support {alg}.",
+                rec.arn,
+                rec.key_spec.as_str()
+            ),
         ));
     }
     Ok(())
@@ -231,14 +235,22 @@ impl KmsEngine {
         let dest_alg = algorithm(input, "DestinationEncryptionAlgorithm")?;
         check_grant_tokens(input)?;
         let (source, plain, source_material) = self
-            .open(ctx, ciphertext.expose(), &source_context, source_key.as_deref(), &source_alg)
+            .open(
+                ctx,
+                ciphertext.expose(),
+                &source_context,
+                source_key.as_deref(),
+                &source_alg,
+            )
             .await?;
         let dest = self.resolve(ctx, &dest_key, true).await?;
         ensure_usage(&dest, KeyUsage::EncryptDecrypt, "ReEncrypt")?;
         ensure_usable(&dest)?;
         ensure_algorithm(&dest, &dest_alg)?;
         dry_run(input)?;
-        let ct = self.encrypt_with(&dest, &dest_alg, plain.expose(), &dest_context).await?;
+        let ct = self
+            .encrypt_with(&dest, &dest_alg, plain.expose(), &dest_context)
+            .await?;
         let mut out = serde_json::Map::new();
         out.insert("CiphertextBlob".into(), b64(&ct));
         out.insert("SourceKeyId".into(), json!(source.arn));
@@ -300,7 +312,9 @@ impl KmsEngine {
         }
         let size = match (n, spec.as_deref()) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(AwsError::validation("Please specify either number of bytes or key spec."));
+                return Err(AwsError::validation(
+                    "Please specify either number of bytes or key spec.",
+                ));
             }
             (Some(n), None) => usize::try_from(n).unwrap_or(32),
             (None, Some("AES_128")) => 16,
@@ -313,7 +327,11 @@ impl KmsEngine {
                 "Recipient (Nitro Enclaves attestation) is not supported by Coffer.",
             ));
         }
-        let op = if with_plaintext { "GenerateDataKey" } else { "GenerateDataKeyWithoutPlaintext" };
+        let op = if with_plaintext {
+            "GenerateDataKey"
+        } else {
+            "GenerateDataKeyWithoutPlaintext"
+        };
         let rec = self.data_key_key(ctx, &key_id, op).await?;
         dry_run(input)?;
         let (plain, ct) = self.new_data_key(&rec, size, &context).await?;
@@ -346,7 +364,11 @@ impl KmsEngine {
             )
         })?;
         check_grant_tokens(input)?;
-        let op = if with_plaintext { "GenerateDataKeyPair" } else { "GenerateDataKeyPairWithoutPlaintext" };
+        let op = if with_plaintext {
+            "GenerateDataKeyPair"
+        } else {
+            "GenerateDataKeyPairWithoutPlaintext"
+        };
         let rec = self.data_key_key(ctx, &key_id, op).await?;
         dry_run(input)?;
         let private = tokio::task::spawn_blocking(move || crypto::generate_material(spec))
@@ -384,4 +406,3 @@ pub(crate) fn generate_random(input: &Input) -> Result<Value, AwsError> {
         .map_err(|_| internal("random generation failed"))?;
     Ok(json!({ "Plaintext": b64(bytes.expose()) }))
 }
-

@@ -68,7 +68,12 @@ impl KmsEngine {
 
     async fn delete_grant(&self, rec: &KeyRecord, grant_id: &str) -> Result<(), AwsError> {
         self.storage
-            .batch(vec![Write::delete(model::grant_path(&rec.account, &rec.region, &rec.key_id, grant_id))])
+            .batch(vec![Write::delete(model::grant_path(
+                &rec.account,
+                &rec.region,
+                &rec.key_id,
+                grant_id,
+            ))])
             .await?;
         Ok(())
     }
@@ -231,4 +236,3 @@ impl KmsEngine {
         Ok(store::with_marker(body, next))
     }
 }
-

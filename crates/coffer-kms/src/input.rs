@@ -294,7 +294,10 @@ mod tests {
             e.message,
             "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"
         );
-        assert_eq!(i.context("Ctx").err().unwrap().code, AwsErrorCode::SerializationException);
+        assert_eq!(
+            i.context("Ctx").err().unwrap().code,
+            AwsErrorCode::SerializationException
+        );
         let i = Input::parse(json!({"Plaintext": "aHVudGVyMg=="})).unwrap();
         assert!(!format!("{i:?}").contains("aHVudGVyMg"));
         assert!(Input::parse(json!([1])).is_err());

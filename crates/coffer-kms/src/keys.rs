@@ -54,9 +54,6 @@ pub(crate) fn check_policy(policy: &str) -> Result<(), AwsError> {
 impl KmsEngine {
     pub(crate) async fn create_key(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {
         let policy = input.string("Policy")?;
-        if let Some(p) = &policy {
-            check_policy(p)?;
-        }
         let description = input.string("Description")?.unwrap_or_default();
         check_len(description.chars().count(), 0, 8192, "Description")?;
         let (key_spec, usage) = spec::parse_create_spec(
@@ -65,7 +62,11 @@ impl KmsEngine {
             input.string("KeyUsage")?.as_deref(),
         )?;
         let origin = input.string("Origin")?.unwrap_or_else(|| "AWS_KMS".into());
-        check_enum(&origin, &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"], "Origin")?;
+        check_enum(
+            &origin,
+            &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"],
+            "Origin",
+        )?;
         if origin == "AWS_CLOUDHSM" || origin == "EXTERNAL_KEY_STORE" || input.string("CustomKeyStoreId")?.is_some() {
             return Err(AwsError::new(
                 AwsErrorCode::UnsupportedOperationException,
@@ -85,6 +86,10 @@ impl KmsEngine {
             ));
         }
         input.bool("BypassPolicyLockoutSafetyCheck")?;
+        // Model constraints (ValidationException) come before the policy check.
+        if let Some(p) = &policy {
+            check_policy(p)?;
+        }
         let tags = parse_tags(input)?;
         if tags.len() > MAX_TAGS {
             return Err(tag_error("Too many tags"));
@@ -145,7 +150,12 @@ impl KmsEngine {
         self.resolve(ctx, &input.key_id("KeyId")?, false).await
     }
 
-    pub(crate) async fn set_enabled(&self, ctx: &RequestContext, input: &Input, enable: bool) -> Result<Value, AwsError> {
+    pub(crate) async fn set_enabled(
+        &self,
+        ctx: &RequestContext,
+        input: &Input,
+        enable: bool,
+    ) -> Result<Value, AwsError> {
         let _guard = self.write.lock().await;
         let mut rec = self.key_for_update(ctx, input).await?;
         ensure_customer_managed(&rec)?;
@@ -153,7 +163,12 @@ impl KmsEngine {
         if rec.state == model::STATE_PENDING_IMPORT {
             return Err(invalid_state(format!("{} is pending import.", rec.arn)));
         }
-        rec.state = if enable { model::STATE_ENABLED } else { model::STATE_DISABLED }.into();
+        rec.state = if enable {
+            model::STATE_ENABLED
+        } else {
+            model::STATE_DISABLED
+        }
+        .into();
         self.save_key(&rec).await?;
         Ok(json!({}))
     }
@@ -287,7 +302,10 @@ pub(crate) fn ensure_customer_managed(rec: &KeyRecord) -> Result<(), AwsError> {
     if rec.is_aws_managed() {
         return Err(AwsError::new(
             AwsErrorCode::UnsupportedOperationException,
-            format!("{} is an AWS managed key. You cannot perform this operation on it.", rec.arn),
+            format!(
+                "{} is an AWS managed key. You cannot perform this operation on it.",
+                rec.arn
+            ),
         ));
     }
     Ok(())

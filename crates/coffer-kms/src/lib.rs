@@ -105,7 +105,9 @@ impl KmsEngine {
     /// its JSON input and returns the JSON output.
     pub async fn handle(&self, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, AwsError> {
         if !OPERATIONS.contains(&op) {
-            return Err(AwsError::unknown_operation(format!("Operation {op} is not supported by Coffer's KMS.")));
+            return Err(AwsError::unknown_operation(format!(
+                "Operation {op} is not supported by Coffer's KMS."
+            )));
         }
         let input = Input::parse(input)?;
         tracing::debug!(operation = op, account = %ctx.account_id, region = %ctx.region, "kms request");
@@ -151,7 +153,9 @@ impl KmsEngine {
             "RevokeGrant" => self.revoke_grant(ctx, &input).await,
             "RetireGrant" => self.retire_grant(ctx, &input).await,
             "ListRetirableGrants" => self.list_retirable_grants(ctx, &input).await,
-            _ => Err(AwsError::unknown_operation(format!("Operation {op} is not supported by Coffer's KMS."))),
+            _ => Err(AwsError::unknown_operation(format!(
+                "Operation {op} is not supported by Coffer's KMS."
+            ))),
         }
     }
 

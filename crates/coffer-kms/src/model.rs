@@ -95,11 +95,21 @@ pub(crate) struct KeyRecord {
 
 impl KeyRecord {
     pub(crate) fn from_bytes(b: &[u8]) -> Result<Self, AwsError> {
-        serde_json::from_slice(b).map_err(|_| AwsError::new(coffer_engines::AwsErrorCode::KMSInternalException, "stored key record is unreadable"))
+        serde_json::from_slice(b).map_err(|_| {
+            AwsError::new(
+                coffer_engines::AwsErrorCode::KMSInternalException,
+                "stored key record is unreadable",
+            )
+        })
     }
 
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, AwsError> {
-        serde_json::to_vec(self).map_err(|_| AwsError::new(coffer_engines::AwsErrorCode::KMSInternalException, "key record does not serialize"))
+        serde_json::to_vec(self).map_err(|_| {
+            AwsError::new(
+                coffer_engines::AwsErrorCode::KMSInternalException,
+                "key record does not serialize",
+            )
+        })
     }
 
     /// The current material version (1-based); 0 when the key has no material.
@@ -142,7 +152,10 @@ impl KeyRecord {
         m.insert("KeySpec".into(), json!(self.key_spec.as_str()));
         match self.key_usage {
             KeyUsage::EncryptDecrypt => {
-                m.insert("EncryptionAlgorithms".into(), json!(self.key_spec.encryption_algorithms()));
+                m.insert(
+                    "EncryptionAlgorithms".into(),
+                    json!(self.key_spec.encryption_algorithms()),
+                );
             }
             KeyUsage::SignVerify => {
                 m.insert("SigningAlgorithms".into(), json!(self.key_spec.signing_algorithms()));

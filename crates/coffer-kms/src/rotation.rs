@@ -85,7 +85,8 @@ impl KmsEngine {
                 rec.key_id
             )));
         }
-        self.add_material_version(&mut rec, model::now_ms(ctx), "ON_DEMAND").await?;
+        self.add_material_version(&mut rec, model::now_ms(ctx), "ON_DEMAND")
+            .await?;
         Ok(json!({ "KeyId": rec.key_id }))
     }
 

@@ -28,7 +28,10 @@ impl KeyService for KmsEngine {
         if rec.key_spec != KeySpec::SymmetricDefault {
             return Err(AwsError::new(
                 coffer_engines::AwsErrorCode::InvalidKeyUsageException,
-                format!("{} is not a symmetric encryption KMS key; GenerateDataKey requires one.", rec.arn),
+                format!(
+                    "{} is not a symmetric encryption KMS key; GenerateDataKey requires one.",
+                    rec.arn
+                ),
             ));
         }
         let (plaintext, ciphertext_blob) = self.new_data_key(&rec, 32, context).await?;
@@ -58,7 +61,9 @@ impl KeyService for KmsEngine {
         ciphertext_blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<Decrypted, AwsError> {
-        let (rec, plaintext, _) = self.open(ctx, ciphertext_blob, context, None, "SYMMETRIC_DEFAULT").await?;
+        let (rec, plaintext, _) = self
+            .open(ctx, ciphertext_blob, context, None, "SYMMETRIC_DEFAULT")
+            .await?;
         Ok(Decrypted {
             plaintext,
             key_arn: rec.arn,

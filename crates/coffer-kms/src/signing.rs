@@ -107,7 +107,13 @@ fn mac_input(input: &Input) -> Result<(String, coffer_crypto::SecretBytes, Strin
 }
 
 impl KmsEngine {
-    async fn signing_key(&self, ctx: &RequestContext, key_id: &str, alg: &str, op: &str) -> Result<KeyRecord, AwsError> {
+    async fn signing_key(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        alg: &str,
+        op: &str,
+    ) -> Result<KeyRecord, AwsError> {
         let rec = self.resolve(ctx, key_id, true).await?;
         ensure_usage(&rec, KeyUsage::SignVerify, op)?;
         ensure_usable(&rec)?;
@@ -131,7 +137,14 @@ impl KmsEngine {
         dry_run(input)?;
         let material = self.load_material(&rec, rec.current_version()).await?;
         let public = crypto::public_key_der(rec.key_spec, material.expose())?;
-        if !crypto::verify(rec.key_spec, &public, &s.alg, s.message.expose(), s.is_digest, signature.expose())? {
+        if !crypto::verify(
+            rec.key_spec,
+            &public,
+            &s.alg,
+            s.message.expose(),
+            s.is_digest,
+            signature.expose(),
+        )? {
             return Err(AwsError::new(AwsErrorCode::KMSInvalidSignatureException, ""));
         }
         Ok(json!({ "KeyId": rec.arn, "SignatureValid": true, "SigningAlgorithm": s.alg }))
@@ -187,7 +200,10 @@ impl KmsEngine {
         out.insert("KeyUsage".into(), json!(rec.key_usage.as_str()));
         match rec.key_usage {
             KeyUsage::EncryptDecrypt => {
-                out.insert("EncryptionAlgorithms".into(), json!(rec.key_spec.encryption_algorithms()));
+                out.insert(
+                    "EncryptionAlgorithms".into(),
+                    json!(rec.key_spec.encryption_algorithms()),
+                );
             }
             _ => {
                 out.insert("SigningAlgorithms".into(), json!(rec.key_spec.signing_algorithms()));

@@ -45,12 +45,8 @@ pub(crate) const ALL_SIGNING_ALGORITHMS: &[&str] = &[
     "ED25519_PH_SHA_512",
 ];
 
-pub(crate) const ALL_ENCRYPTION_ALGORITHMS: &[&str] = &[
-    "SYMMETRIC_DEFAULT",
-    "RSAES_OAEP_SHA_1",
-    "RSAES_OAEP_SHA_256",
-    "SM2PKE",
-];
+pub(crate) const ALL_ENCRYPTION_ALGORITHMS: &[&str] =
+    &["SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"];
 
 pub(crate) const ALL_MAC_ALGORITHMS: &[&str] = &["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"];
 
@@ -279,10 +275,15 @@ mod tests {
         assert!(parse_create_spec(Some("HMAC_256"), None, Some("ENCRYPT_DECRYPT")).is_err());
         assert!(parse_create_spec(Some("ECC_NIST_P256"), None, Some("ENCRYPT_DECRYPT")).is_err());
         assert_eq!(
-            parse_create_spec(None, Some("ECC_NIST_P521"), Some("SIGN_VERIFY")).unwrap().0,
+            parse_create_spec(None, Some("ECC_NIST_P521"), Some("SIGN_VERIFY"))
+                .unwrap()
+                .0,
             KeySpec::EccNistP521
         );
         let e = parse_create_spec(Some("Nope"), None, None).err().unwrap();
-        assert!(e.message.starts_with("1 validation error detected: Value 'Nope' at 'keySpec'"));
+        assert!(
+            e.message
+                .starts_with("1 validation error detected: Value 'Nope' at 'keySpec'")
+        );
     }
 }

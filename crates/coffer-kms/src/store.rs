@@ -28,8 +28,16 @@ pub(crate) fn invalid_state(message: impl Into<String>) -> AwsError {
 /// What a `KeyId` input names.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum KeyRef {
-    Key { account: Option<String>, region: Option<String>, id: String },
-    Alias { account: Option<String>, region: Option<String>, name: String },
+    Key {
+        account: Option<String>,
+        region: Option<String>,
+        id: String,
+    },
+    Alias {
+        account: Option<String>,
+        region: Option<String>,
+        name: String,
+    },
 }
 
 /// Whether `s` has the form of a key id: a UUID, or `mrk-` and 32 hex digits.
@@ -156,7 +164,10 @@ pub(crate) fn page<T>(
 }
 
 /// Adds `Truncated` and `NextMarker` to a list response.
-pub(crate) fn with_marker(mut body: serde_json::Map<String, serde_json::Value>, next: Option<String>) -> serde_json::Value {
+pub(crate) fn with_marker(
+    mut body: serde_json::Map<String, serde_json::Value>,
+    next: Option<String>,
+) -> serde_json::Value {
     body.insert("Truncated".into(), serde_json::json!(next.is_some()));
     if let Some(n) = next {
         body.insert("NextMarker".into(), serde_json::json!(n));
@@ -192,7 +203,12 @@ impl KmsEngine {
         Ok(())
     }
 
-    pub(crate) async fn load_alias(&self, account: &str, region: &str, name: &str) -> Result<Option<AliasRecord>, AwsError> {
+    pub(crate) async fn load_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<AliasRecord>, AwsError> {
         match self.storage.get(&model::alias_path(account, region, name)).await? {
             Some(b) => serde_json::from_slice(b.expose())
                 .map(Some)
@@ -203,7 +219,10 @@ impl KmsEngine {
 
     pub(crate) fn alias_write(account: &str, region: &str, alias: &AliasRecord) -> Result<Write, AwsError> {
         let bytes = serde_json::to_vec(alias).map_err(|_| internal("alias record does not serialize"))?;
-        Ok(Write::put(model::alias_path(account, region, &alias.name), SecretBytes::new(bytes)))
+        Ok(Write::put(
+            model::alias_path(account, region, &alias.name),
+            SecretBytes::new(bytes),
+        ))
     }
 
     /// The material of one version of a key.
@@ -218,7 +237,12 @@ impl KmsEngine {
     /// `allow_alias`, alias names and ARNs are followed, and naming an `alias/aws/<service>`
     /// alias that does not exist yet creates that AWS-managed key. Without it, an alias is
     /// `NotFoundException` "Invalid keyId ..." as for operations that take only key ids.
-    pub(crate) async fn resolve(&self, ctx: &RequestContext, key_id: &str, allow_alias: bool) -> Result<KeyRecord, AwsError> {
+    pub(crate) async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        allow_alias: bool,
+    ) -> Result<KeyRecord, AwsError> {
         let (acct, region) = (ctx.account_id.as_str(), ctx.region.as_str());
         match parse_key_ref(key_id)? {
             KeyRef::Key { account, region: r, id } => {
@@ -233,11 +257,19 @@ impl KmsEngine {
                     .await?
                     .ok_or_else(|| not_found(format!("Key '{arn}' does not exist")))
             }
-            KeyRef::Alias { account, region: r, name } => {
+            KeyRef::Alias {
+                account,
+                region: r,
+                name,
+            } => {
                 if !allow_alias {
                     return Err(not_found(format!("Invalid keyId {key_id}")));
                 }
-                let arn = model::alias_arn(account.as_deref().unwrap_or(acct), r.as_deref().unwrap_or(region), &name);
+                let arn = model::alias_arn(
+                    account.as_deref().unwrap_or(acct),
+                    r.as_deref().unwrap_or(region),
+                    &name,
+                );
                 if account.as_deref().is_some_and(|a| a != acct) || r.as_deref().is_some_and(|x| x != region) {
                     return Err(not_found(format!("Alias {arn} is not found.")));
                 }
@@ -258,7 +290,12 @@ impl KmsEngine {
 
     /// Creates the AWS-managed key behind `alias/aws/<service>` (or returns the alias a
     /// concurrent request created first).
-    async fn create_aws_managed(&self, ctx: &RequestContext, alias: &str, service: &str) -> Result<AliasRecord, AwsError> {
+    async fn create_aws_managed(
+        &self,
+        ctx: &RequestContext,
+        alias: &str,
+        service: &str,
+    ) -> Result<AliasRecord, AwsError> {
         let _guard = self.write.lock().await;
         if let Some(a) = self.load_alias(&ctx.account_id, &ctx.region, alias).await? {
             return Ok(a);
@@ -335,12 +372,20 @@ impl KmsEngine {
 
     /// Adds a new material version to a symmetric key (rotation) and saves it: the material
     /// first, then the record that makes it current.
-    pub(crate) async fn add_material_version(&self, rec: &mut KeyRecord, now_ms: i64, kind: &str) -> Result<(), AwsError> {
+    pub(crate) async fn add_material_version(
+        &self,
+        rec: &mut KeyRecord,
+        now_ms: i64,
+        kind: &str,
+    ) -> Result<(), AwsError> {
         let material = crate::crypto::generate_material(rec.key_spec)?;
         let id = new_material_id()?;
         let version = rec.current_version() + 1;
         self.storage
-            .put(&model::material_path(&rec.account, &rec.region, &rec.key_id, version), material)
+            .put(
+                &model::material_path(&rec.account, &rec.region, &rec.key_id, version),
+                material,
+            )
             .await?;
         rec.material_ids.push(id.clone());
         rec.rotations.push(Rotation {
@@ -393,7 +438,11 @@ impl KmsEngine {
                 out.push(g);
             }
         }
-        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then_with(|| a.grant_id.cmp(&b.grant_id)));
+        out.sort_by(|a, b| {
+            a.created_ms
+                .cmp(&b.created_ms)
+                .then_with(|| a.grant_id.cmp(&b.grant_id))
+        });
         Ok(out)
     }
 
@@ -413,10 +462,16 @@ impl KmsEngine {
     /// Erases a key with its material, grants and the aliases that point at it.
     async fn erase_key(&self, rec: &KeyRecord) -> Result<(), AwsError> {
         let mut writes = vec![Write::delete(model::key_path(&rec.account, &rec.region, &rec.key_id))];
-        for k in self.scan_all(&model::material_prefix(&rec.account, &rec.region, &rec.key_id)).await? {
+        for k in self
+            .scan_all(&model::material_prefix(&rec.account, &rec.region, &rec.key_id))
+            .await?
+        {
             writes.push(Write::delete(k));
         }
-        for k in self.scan_all(&model::grants_prefix(&rec.account, &rec.region, &rec.key_id)).await? {
+        for k in self
+            .scan_all(&model::grants_prefix(&rec.account, &rec.region, &rec.key_id))
+            .await?
+        {
             writes.push(Write::delete(k));
         }
         for a in self.aliases_in_region(&rec.account, &rec.region).await? {
@@ -433,7 +488,9 @@ impl KmsEngine {
         let mut done = 0;
         let _guard = self.write.lock().await;
         for path in self.scan_all("keys/").await? {
-            let Some(bytes) = self.storage.get(&path).await? else { continue };
+            let Some(bytes) = self.storage.get(&path).await? else {
+                continue;
+            };
             let Ok(mut rec) = KeyRecord::from_bytes(bytes.expose()) else {
                 tracing::warn!(path, "skipping unreadable KMS key record");
                 continue;
