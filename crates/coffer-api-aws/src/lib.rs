@@ -148,5 +148,5 @@ async fn serve(
     fe.core
         .handle_aws(&key.principal, &auth.credential.region, service, operation, input)
         .await
-        .map_err(|e: CoreError| AwsWireError::from_core(&e))
+        .map_err(|e: CoreError| AwsWireError::from_core(&e).for_service(service))
 }

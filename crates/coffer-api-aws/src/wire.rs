@@ -138,6 +138,15 @@ impl AwsWireError {
         Self::front_door("SerializationException", message)
     }
 
+    /// KMS's modeled errors carry their text in `message` (aws-api.md §1.5), unlike Secrets
+    /// Manager's `Message`.
+    pub fn for_service(mut self, service: coffer_core::AwsService) -> Self {
+        if service == coffer_core::AwsService::Kms {
+            self.key = MessageKey::Lower;
+        }
+        self
+    }
+
     pub fn from_core(e: &CoreError) -> Self {
         match e {
             CoreError::Aws(a) => {

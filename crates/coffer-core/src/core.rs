@@ -6,14 +6,15 @@ use std::time::Duration;
 use coffer_barrier::{Barrier, SealStatus};
 use coffer_crypto::{SecretBytes, SecretString};
 use coffer_engines::RequestContext;
+use coffer_engines::contracts::KeyService;
 use coffer_engines::secrets::SecretsEngine;
+use coffer_kms::KmsEngine;
 use coffer_ssm::SsmEngine;
 use coffer_storage::view::StorageView;
 use coffer_storage::{DynBackend, DynStorage};
 use serde_json::Value;
 
 use crate::identity::{Identities, TokenEntry};
-use crate::keys_fallback::LocalKeys;
 use crate::{AccessKey, AwsService, Clock, CoreError, Principal};
 
 /// Settings the binary chooses when it builds the core.
@@ -70,6 +71,7 @@ pub struct Core {
     identities: Identities,
     secrets: Arc<SecretsEngine>,
     ssm: SsmEngine,
+    kms: Arc<KmsEngine>,
     clock: Clock,
     options: CoreOptions,
 }
@@ -79,18 +81,21 @@ impl Core {
         let barrier = Arc::new(Barrier::new(backend));
         let plain: DynStorage = barrier.clone();
         let identities = Identities::new(Arc::new(StorageView::new(plain.clone(), "sys/")));
-        let secrets = Arc::new(SecretsEngine::new(Arc::new(StorageView::new(
-            plain.clone(),
-            "aws/secretsmanager/",
-        ))));
-        // Stand-in for the KMS engine until it is merged (see `keys_fallback`).
-        let keys = Arc::new(LocalKeys::new(Arc::new(StorageView::new(plain.clone(), "sys/"))));
+        // One KMS engine owns every key; Secrets Manager and Parameter Store encrypt their
+        // values under its keys (envelope encryption), so a key's state governs access.
+        let kms = Arc::new(KmsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/kms/"))));
+        let keys: Arc<dyn KeyService> = kms.clone();
+        let secrets = Arc::new(
+            SecretsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/secretsmanager/")))
+                .with_key_service(keys.clone()),
+        );
         let ssm = SsmEngine::new(Arc::new(StorageView::new(plain, "aws/ssm/")), keys, secrets.clone());
         Arc::new(Self {
             barrier,
             identities,
             secrets,
             ssm,
+            kms,
             clock: Clock::default(),
             options,
         })
@@ -260,6 +265,7 @@ impl Core {
         match service {
             AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
             AwsService::Ssm => Ok(self.ssm.handle(&ctx, operation, input).await?),
+            AwsService::Kms => Ok(self.kms.handle(&ctx, operation, input).await?),
         }
     }
 
@@ -270,6 +276,7 @@ impl Core {
         }
         self.secrets.reset().await?;
         self.ssm.reset().await?;
+        self.kms.reset().await?;
         Ok(())
     }
 
@@ -305,6 +312,10 @@ impl Core {
         let expired = self.ssm.background(ctx.now).await?;
         if expired > 0 {
             tracing::info!(expired, "deleted parameters whose Expiration policy passed");
+        }
+        let changed = self.kms.background(ctx.now).await?;
+        if changed > 0 {
+            tracing::info!(changed, "KMS keys deleted after their waiting period or rotated");
         }
         Ok(())
     }

@@ -10,7 +10,6 @@ mod clock;
 mod core;
 mod error;
 mod identity;
-pub mod keys_fallback;
 
 pub use crate::clock::Clock;
 pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
@@ -25,6 +24,7 @@ pub enum AwsService {
     SecretsManager,
     /// SSM Parameter Store (`AmazonSSM.*`).
     Ssm,
+    Kms,
 }
 
 impl AwsService {
@@ -33,6 +33,7 @@ impl AwsService {
         match prefix {
             "secretsmanager" => Some(Self::SecretsManager),
             "AmazonSSM" => Some(Self::Ssm),
+            "TrentService" => Some(Self::Kms),
             _ => None,
         }
     }
@@ -42,6 +43,7 @@ impl AwsService {
         match self {
             Self::SecretsManager => "secretsmanager",
             Self::Ssm => "ssm",
+            Self::Kms => "kms",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod dev_mode;
+mod kms;
 mod production;
 mod secrets_manager;
 mod ssm;
