@@ -3,7 +3,8 @@
 #   1. Rust: unit tests of every crate, and integration tests that start the real `coffer`
 #      binary and drive it with the AWS SDK for Rust (cargo test --workspace);
 #   2. Python: the aws CLI and boto3 against the real binary, from a venv this script creates;
-#   3. moto's Secrets Manager test suite in server mode against Coffer (scripts/conformance.sh).
+#   3. moto's Secrets Manager, Parameter Store and KMS test suites in server mode against Coffer
+#      (scripts/conformance.sh).
 # Environment: CARGO_TARGET_DIR (default ./target), VENV_DIR (default ./.venv),
 # SKIP_CONFORMANCE=1 to skip step 3 during development.
 set -euo pipefail
@@ -32,4 +33,5 @@ if [ "${SKIP_CONFORMANCE:-0}" != "1" ]; then
     section "moto conformance (server mode)"
     COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" scripts/conformance.sh --service secretsmanager
     COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" scripts/conformance.sh --service ssm
+    COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" scripts/conformance.sh --service kms
 fi
