@@ -41,7 +41,12 @@ fn run(cases: Vec<Case>) {
             failures.push(format!("{}: want {:?}, got {:?}", c.name, c.want, got));
         }
     }
-    assert!(failures.is_empty(), "{} failing case(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn user_req(action: &str, resource: &str) -> AuthzRequest {
@@ -101,14 +106,17 @@ fn precedence_and_matching() {
 }
 
 const RP_ALICE: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
-const RP_ACCOUNT_A: &str = r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
+const RP_ACCOUNT_A: &str =
+    r#"{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
 const RP_ACCOUNT_B: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
 const RP_BOB_B: &str = r#"{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::444455556666:user/bob"]},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
 const RP_ROLE: &str = r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/app"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}"#;
 const RP_DENY_ALL: &str = r#"{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*"}"#;
-const RP_DENY_ALICE: &str = r#"{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"*","Resource":"*"}"#;
+const RP_DENY_ALICE: &str =
+    r#"{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"*","Resource":"*"}"#;
 const RP_DENY_NOT_ALICE: &str = r#"{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/alice","111122223333"]},"Action":"*","Resource":"*"}"#;
-const RP_DENY_NOT_ALICE_NO_ACCOUNT: &str = r#"{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"*","Resource":"*"}"#;
+const RP_DENY_NOT_ALICE_NO_ACCOUNT: &str =
+    r#"{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"*","Resource":"*"}"#;
 const RP_DENY_NOT_SESSION: &str = r#"{"Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:role/app","arn:aws:sts::111122223333:assumed-role/app/s1","111122223333"]},"Action":"*","Resource":"*"}"#;
 
 fn bob_b(action: &str) -> AuthzRequest {
@@ -180,22 +188,44 @@ fn kms_key_policies() {
 
 #[test]
 fn decision_reports_reason_and_statements() {
-    let id = policy(PolicyKind::Identity, r#"{"Sid":"Read","Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#);
+    let id = policy(
+        PolicyKind::Identity,
+        r#"{"Sid":"Read","Effect":"Allow","Action":"kms:Decrypt","Resource":"*"}"#,
+    );
     let kp = policy(PolicyKind::KeyPolicy, KP_DEFAULT);
-    let d = evaluate(&kms(Principal::user(A, "alice"), "kms:Decrypt"), &[&id], None, Some(&kp));
+    let d = evaluate(
+        &kms(Principal::user(A, "alice"), "kms:Decrypt"),
+        &[&id],
+        None,
+        Some(&kp),
+    );
     assert_eq!(d.reason, DecisionReason::KeyPolicyDelegation);
     let sids: Vec<_> = d.statements.iter().map(|s| s.sid.clone().unwrap_or_default()).collect();
     assert_eq!(sids, ["Enable IAM User Permissions", "Read"]);
-    let deny = policy(PolicyKind::Identity, r#"{"Sid":"NoKms","Effect":"Deny","Action":"kms:*","Resource":"*"}"#);
-    let d = evaluate(&kms(Principal::user(A, "alice"), "kms:Decrypt"), &[&id, &deny], None, Some(&kp));
-    assert_eq!((d.effect, d.reason), (DecisionEffect::ExplicitDeny, DecisionReason::ExplicitDeny));
+    let deny = policy(
+        PolicyKind::Identity,
+        r#"{"Sid":"NoKms","Effect":"Deny","Action":"kms:*","Resource":"*"}"#,
+    );
+    let d = evaluate(
+        &kms(Principal::user(A, "alice"), "kms:Decrypt"),
+        &[&id, &deny],
+        None,
+        Some(&kp),
+    );
+    assert_eq!(
+        (d.effect, d.reason),
+        (DecisionEffect::ExplicitDeny, DecisionReason::ExplicitDeny)
+    );
     assert_eq!(d.statements.len(), 1);
     assert_eq!(d.statements[0].sid.as_deref(), Some("NoKms"));
 }
 
 /// `(condition block, request) -> allowed?` with an identity policy `Allow * on *` plus the block.
 fn cond(block: &str, request: AuthzRequest) -> bool {
-    let p = policy(PolicyKind::Identity, &format!(r#"{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{block}}}"#));
+    let p = policy(
+        PolicyKind::Identity,
+        &format!(r#"{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{block}}}"#),
+    );
     evaluate(&request, &[&p], None, None).is_allowed()
 }
 
@@ -206,86 +236,486 @@ fn r() -> AuthzRequest {
 #[test]
 fn condition_operators() {
     let table: Vec<(&str, &str, AuthzRequest, bool)> = vec![
-        ("StringEquals hit", r#"{"StringEquals":{"secretsmanager:VersionStage":"AWSCURRENT"}}"#, r().with("secretsmanager:VersionStage", "AWSCURRENT"), true),
-        ("StringEquals case-sensitive", r#"{"StringEquals":{"secretsmanager:VersionStage":"awscurrent"}}"#, r().with("secretsmanager:VersionStage", "AWSCURRENT"), false),
-        ("StringEquals ORs values", r#"{"StringEquals":{"secretsmanager:VersionStage":["AWSPREVIOUS","AWSCURRENT"]}}"#, r().with("secretsmanager:VersionStage", "AWSCURRENT"), true),
-        ("StringEquals missing key", r#"{"StringEquals":{"secretsmanager:VersionStage":"AWSCURRENT"}}"#, r(), false),
-        ("condition keys ignore case", r#"{"StringEquals":{"SecretsManager:versionstage":"AWSCURRENT"}}"#, r().with("secretsmanager:VersionStage", "AWSCURRENT"), true),
-        ("StringNotEquals hit", r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#, r().with("aws:PrincipalTag/team", "blue"), true),
-        ("StringNotEquals miss", r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#, r().with("aws:PrincipalTag/team", "red"), false),
-        ("StringNotEquals missing key is true", r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#, r(), true),
-        ("StringEqualsIgnoreCase", r#"{"StringEqualsIgnoreCase":{"aws:ResourceTag/env":"PROD"}}"#, r().with("aws:ResourceTag/env", "prod"), true),
-        ("StringNotEqualsIgnoreCase", r#"{"StringNotEqualsIgnoreCase":{"aws:ResourceTag/env":"PROD"}}"#, r().with("aws:ResourceTag/env", "prod"), false),
-        ("StringLike", r#"{"StringLike":{"secretsmanager:SecretId":"arn:aws:secretsmanager:*:*:secret:app/*"}}"#, r().with("secretsmanager:SecretId", SECRET), true),
-        ("StringLike ?", r#"{"StringLike":{"aws:ResourceTag/env":"pr?d"}}"#, r().with("aws:ResourceTag/env", "prod"), true),
-        ("StringNotLike", r#"{"StringNotLike":{"aws:ResourceTag/env":"pr*"}}"#, r().with("aws:ResourceTag/env", "prod"), false),
-        ("StringNotLike missing is true", r#"{"StringNotLike":{"aws:ResourceTag/env":"pr*"}}"#, r(), true),
-        ("NumericEquals", r#"{"NumericEquals":{"s:n":"10"}}"#, r().with("s:n", "10.0"), true),
-        ("NumericNotEquals", r#"{"NumericNotEquals":{"s:n":"10"}}"#, r().with("s:n", "11"), true),
-        ("NumericLessThan", r#"{"NumericLessThan":{"s:n":10}}"#, r().with("s:n", "9"), true),
-        ("NumericLessThan equal", r#"{"NumericLessThan":{"s:n":10}}"#, r().with("s:n", "10"), false),
-        ("NumericLessThanEquals", r#"{"NumericLessThanEquals":{"s:n":10}}"#, r().with("s:n", "10"), true),
-        ("NumericGreaterThan", r#"{"NumericGreaterThan":{"s:n":"10"}}"#, r().with("s:n", "10.5"), true),
-        ("NumericGreaterThanEquals", r#"{"NumericGreaterThanEquals":{"s:n":"10"}}"#, r().with("s:n", "9"), false),
-        ("Numeric non-number request value", r#"{"NumericGreaterThan":{"s:n":"10"}}"#, r().with("s:n", "many"), false),
-        ("DateLessThan", r#"{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#, r().with("aws:CurrentTime", "2026-05-01T12:00:00Z"), true),
-        ("DateGreaterThan", r#"{"DateGreaterThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#, r().with("aws:CurrentTime", "2026-05-01T12:00:00Z"), false),
-        ("DateEquals epoch vs ISO", r#"{"DateEquals":{"aws:CurrentTime":"1700000000"}}"#, r().with("aws:CurrentTime", "2023-11-14T22:13:20Z"), true),
-        ("DateNotEquals", r#"{"DateNotEquals":{"aws:CurrentTime":"2023-11-14"}}"#, r().with("aws:CurrentTime", "2023-11-14T00:00:00Z"), false),
-        ("DateLessThanEquals", r#"{"DateLessThanEquals":{"aws:EpochTime":"2023-11-14T22:13:20+00:00"}}"#, r().with("aws:EpochTime", "1700000000"), true),
-        ("DateGreaterThanEquals offset", r#"{"DateGreaterThanEquals":{"aws:CurrentTime":"2023-11-14T23:00:00+01:00"}}"#, r().with("aws:CurrentTime", "2023-11-14T22:00:00Z"), true),
-        ("Date missing key", r#"{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#, r(), false),
-        ("Bool true", r#"{"Bool":{"aws:SecureTransport":"true"}}"#, r().with("aws:SecureTransport", "true"), true),
-        ("Bool JSON bool, any case", r#"{"Bool":{"aws:SecureTransport":true}}"#, r().with("aws:SecureTransport", "TRUE"), true),
-        ("Bool false mismatch", r#"{"Bool":{"aws:SecureTransport":"false"}}"#, r().with("aws:SecureTransport", "true"), false),
-        ("BinaryEquals", r#"{"BinaryEquals":{"s:b":"QmluYXJ5"}}"#, r().with("s:b", "QmluYXJ5"), true),
-        ("BinaryEquals miss", r#"{"BinaryEquals":{"s:b":"QmluYXJ5"}}"#, r().with("s:b", "QmluYXJ6"), false),
-        ("IpAddress v4", r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#, r().with("aws:SourceIp", "203.0.113.7"), true),
-        ("IpAddress v4 outside", r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#, r().with("aws:SourceIp", "203.0.114.7"), false),
-        ("IpAddress v6", r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#, r().with("aws:SourceIp", "2001:db8:1::5"), true),
-        ("IpAddress bare host", r#"{"IpAddress":{"aws:SourceIp":"10.0.0.1"}}"#, r().with("aws:SourceIp", "10.0.0.1"), true),
-        ("NotIpAddress", r#"{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.0.0/16"]}}"#, r().with("aws:SourceIp", "10.1.2.3"), false),
-        ("NotIpAddress outside", r#"{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.0.0/16"]}}"#, r().with("aws:SourceIp", "8.8.8.8"), true),
-        ("ArnEquals", r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/alice"}}"#, r(), true),
-        ("ArnLike part wildcard", r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/al*"}}"#, r(), true),
-        ("ArnLike needs six parts", r#"{"ArnLike":{"aws:SourceArn":"arn:aws:iam::*:user/*"}}"#, r().with("aws:SourceArn", "not-an-arn"), false),
-        ("ArnNotEquals", r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/alice"}}"#, r(), false),
-        ("ArnNotLike", r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/*"}}"#, r(), true),
-        ("Null true: key absent", r#"{"Null":{"aws:ResourceTag/env":"true"}}"#, r(), true),
-        ("Null true: key present", r#"{"Null":{"aws:ResourceTag/env":"true"}}"#, r().with("aws:ResourceTag/env", "x"), false),
-        ("Null false: key present", r#"{"Null":{"aws:ResourceTag/env":"false"}}"#, r().with("aws:ResourceTag/env", "x"), true),
-        ("Null false: key absent", r#"{"Null":{"aws:ResourceTag/env":"false"}}"#, r(), false),
-        ("IfExists: missing key is true", r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#, r(), true),
-        ("IfExists: present and matching", r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#, r().with("aws:ResourceTag/env", "prod"), true),
-        ("IfExists: present and not matching", r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#, r().with("aws:ResourceTag/env", "dev"), false),
-        ("IfExists on Numeric", r#"{"NumericLessThanIfExists":{"s:n":"3"}}"#, r(), true),
-        ("IfExists on Date", r#"{"DateGreaterThanIfExists":{"s:d":"2020-01-01"}}"#, r().with("s:d", "2019-01-01"), false),
-        ("IfExists on IpAddress", r#"{"IpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"}}"#, r(), true),
-        ("IfExists on Arn", r#"{"ArnLikeIfExists":{"aws:SourceArn":"arn:aws:s3:::b/*"}}"#, r(), true),
-        ("IfExists on Bool", r#"{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}"#, r(), true),
-        ("IfExists on negated", r#"{"StringNotEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#, r().with("aws:ResourceTag/env", "prod"), false),
-        ("ForAnyValue hit", r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env","team"]}}"#, r().with_multi("aws:TagKeys", ["team", "cost"]), true),
-        ("ForAnyValue miss", r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env"]}}"#, r().with_multi("aws:TagKeys", ["team", "cost"]), false),
-        ("ForAnyValue missing key is false", r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env"]}}"#, r(), false),
-        ("ForAllValues all in set", r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#, r().with_multi("aws:TagKeys", ["team", "env"]), true),
-        ("ForAllValues one outside", r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#, r().with_multi("aws:TagKeys", ["team", "cost"]), false),
-        ("ForAllValues missing key is true", r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}}"#, r(), true),
-        ("ForAllValues empty set is true", r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}}"#, r().with_multi("aws:TagKeys", Vec::<String>::new()), true),
-        ("ForAllValues:StringNotEquals", r#"{"ForAllValues:StringNotEquals":{"aws:TagKeys":["secret"]}}"#, r().with_multi("aws:TagKeys", ["a", "b"]), true),
-        ("ForAllValues:StringNotEquals one forbidden", r#"{"ForAllValues:StringNotEquals":{"aws:TagKeys":["secret"]}}"#, r().with_multi("aws:TagKeys", ["a", "secret"]), false),
-        ("ForAnyValue:StringNotEquals", r#"{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["secret"]}}"#, r().with_multi("aws:TagKeys", ["secret", "a"]), true),
-        ("ForAnyValue:StringLike", r#"{"ForAnyValue:StringLike":{"aws:TagKeys":["cost*"]}}"#, r().with_multi("aws:TagKeys", ["costcenter"]), true),
-        ("ForAnyValue IfExists missing", r#"{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":["env"]}}"#, r(), true),
-        ("multivalued key, no qualifier, positive: any", r#"{"StringEquals":{"aws:TagKeys":"env"}}"#, r().with_multi("aws:TagKeys", ["a", "env"]), true),
-        ("multivalued key, no qualifier, negated: none", r#"{"StringNotEquals":{"aws:TagKeys":"env"}}"#, r().with_multi("aws:TagKeys", ["a", "env"]), false),
-        ("two operators AND", r#"{"StringEquals":{"aws:ResourceTag/env":"prod"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#, r().with("aws:ResourceTag/env", "prod").with("aws:SourceIp", "11.0.0.1"), false),
-        ("two keys AND", r#"{"StringEquals":{"aws:ResourceTag/env":"prod","aws:ResourceTag/team":"red"}}"#, r().with("aws:ResourceTag/env", "prod"), false),
-        ("secretsmanager:ResourceTag", r#"{"StringEquals":{"secretsmanager:ResourceTag/env":"prod"}}"#, r().with("secretsmanager:ResourceTag/env", "prod"), true),
-        ("aws:RequestTag", r#"{"StringEquals":{"aws:RequestTag/env":"prod"}}"#, r().with("aws:RequestTag/env", "prod"), true),
-        ("derived aws:PrincipalTag", r#"{"StringEquals":{"aws:PrincipalTag/team":"red"}}"#, AuthzRequest::new(Principal::user(A, "alice").with_tag("Team", "red"), "s:a", SECRET, A), true),
-        ("derived aws:PrincipalAccount", r#"{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#, r(), true),
-        ("derived aws:PrincipalArn for a session is the role", r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/app"}}"#, AuthzRequest::new(Principal::assumed_role(A, "app", "s"), "s:a", SECRET, A), true),
-        ("derived aws:username", r#"{"StringEquals":{"aws:username":"alice"}}"#, r(), true),
+        (
+            "StringEquals hit",
+            r#"{"StringEquals":{"secretsmanager:VersionStage":"AWSCURRENT"}}"#,
+            r().with("secretsmanager:VersionStage", "AWSCURRENT"),
+            true,
+        ),
+        (
+            "StringEquals case-sensitive",
+            r#"{"StringEquals":{"secretsmanager:VersionStage":"awscurrent"}}"#,
+            r().with("secretsmanager:VersionStage", "AWSCURRENT"),
+            false,
+        ),
+        (
+            "StringEquals ORs values",
+            r#"{"StringEquals":{"secretsmanager:VersionStage":["AWSPREVIOUS","AWSCURRENT"]}}"#,
+            r().with("secretsmanager:VersionStage", "AWSCURRENT"),
+            true,
+        ),
+        (
+            "StringEquals missing key",
+            r#"{"StringEquals":{"secretsmanager:VersionStage":"AWSCURRENT"}}"#,
+            r(),
+            false,
+        ),
+        (
+            "condition keys ignore case",
+            r#"{"StringEquals":{"SecretsManager:versionstage":"AWSCURRENT"}}"#,
+            r().with("secretsmanager:VersionStage", "AWSCURRENT"),
+            true,
+        ),
+        (
+            "StringNotEquals hit",
+            r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#,
+            r().with("aws:PrincipalTag/team", "blue"),
+            true,
+        ),
+        (
+            "StringNotEquals miss",
+            r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#,
+            r().with("aws:PrincipalTag/team", "red"),
+            false,
+        ),
+        (
+            "StringNotEquals missing key is true",
+            r#"{"StringNotEquals":{"aws:PrincipalTag/team":"red"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "StringEqualsIgnoreCase",
+            r#"{"StringEqualsIgnoreCase":{"aws:ResourceTag/env":"PROD"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            true,
+        ),
+        (
+            "StringNotEqualsIgnoreCase",
+            r#"{"StringNotEqualsIgnoreCase":{"aws:ResourceTag/env":"PROD"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            false,
+        ),
+        (
+            "StringLike",
+            r#"{"StringLike":{"secretsmanager:SecretId":"arn:aws:secretsmanager:*:*:secret:app/*"}}"#,
+            r().with("secretsmanager:SecretId", SECRET),
+            true,
+        ),
+        (
+            "StringLike ?",
+            r#"{"StringLike":{"aws:ResourceTag/env":"pr?d"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            true,
+        ),
+        (
+            "StringNotLike",
+            r#"{"StringNotLike":{"aws:ResourceTag/env":"pr*"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            false,
+        ),
+        (
+            "StringNotLike missing is true",
+            r#"{"StringNotLike":{"aws:ResourceTag/env":"pr*"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "NumericEquals",
+            r#"{"NumericEquals":{"s:n":"10"}}"#,
+            r().with("s:n", "10.0"),
+            true,
+        ),
+        (
+            "NumericNotEquals",
+            r#"{"NumericNotEquals":{"s:n":"10"}}"#,
+            r().with("s:n", "11"),
+            true,
+        ),
+        (
+            "NumericLessThan",
+            r#"{"NumericLessThan":{"s:n":10}}"#,
+            r().with("s:n", "9"),
+            true,
+        ),
+        (
+            "NumericLessThan equal",
+            r#"{"NumericLessThan":{"s:n":10}}"#,
+            r().with("s:n", "10"),
+            false,
+        ),
+        (
+            "NumericLessThanEquals",
+            r#"{"NumericLessThanEquals":{"s:n":10}}"#,
+            r().with("s:n", "10"),
+            true,
+        ),
+        (
+            "NumericGreaterThan",
+            r#"{"NumericGreaterThan":{"s:n":"10"}}"#,
+            r().with("s:n", "10.5"),
+            true,
+        ),
+        (
+            "NumericGreaterThanEquals",
+            r#"{"NumericGreaterThanEquals":{"s:n":"10"}}"#,
+            r().with("s:n", "9"),
+            false,
+        ),
+        (
+            "Numeric non-number request value",
+            r#"{"NumericGreaterThan":{"s:n":"10"}}"#,
+            r().with("s:n", "many"),
+            false,
+        ),
+        (
+            "DateLessThan",
+            r#"{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#,
+            r().with("aws:CurrentTime", "2026-05-01T12:00:00Z"),
+            true,
+        ),
+        (
+            "DateGreaterThan",
+            r#"{"DateGreaterThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#,
+            r().with("aws:CurrentTime", "2026-05-01T12:00:00Z"),
+            false,
+        ),
+        (
+            "DateEquals epoch vs ISO",
+            r#"{"DateEquals":{"aws:CurrentTime":"1700000000"}}"#,
+            r().with("aws:CurrentTime", "2023-11-14T22:13:20Z"),
+            true,
+        ),
+        (
+            "DateNotEquals",
+            r#"{"DateNotEquals":{"aws:CurrentTime":"2023-11-14"}}"#,
+            r().with("aws:CurrentTime", "2023-11-14T00:00:00Z"),
+            false,
+        ),
+        (
+            "DateLessThanEquals",
+            r#"{"DateLessThanEquals":{"aws:EpochTime":"2023-11-14T22:13:20+00:00"}}"#,
+            r().with("aws:EpochTime", "1700000000"),
+            true,
+        ),
+        (
+            "DateGreaterThanEquals offset",
+            r#"{"DateGreaterThanEquals":{"aws:CurrentTime":"2023-11-14T23:00:00+01:00"}}"#,
+            r().with("aws:CurrentTime", "2023-11-14T22:00:00Z"),
+            true,
+        ),
+        (
+            "Date missing key",
+            r#"{"DateLessThan":{"aws:CurrentTime":"2030-01-01T00:00:00Z"}}"#,
+            r(),
+            false,
+        ),
+        (
+            "Bool true",
+            r#"{"Bool":{"aws:SecureTransport":"true"}}"#,
+            r().with("aws:SecureTransport", "true"),
+            true,
+        ),
+        (
+            "Bool JSON bool, any case",
+            r#"{"Bool":{"aws:SecureTransport":true}}"#,
+            r().with("aws:SecureTransport", "TRUE"),
+            true,
+        ),
+        (
+            "Bool false mismatch",
+            r#"{"Bool":{"aws:SecureTransport":"false"}}"#,
+            r().with("aws:SecureTransport", "true"),
+            false,
+        ),
+        (
+            "BinaryEquals",
+            r#"{"BinaryEquals":{"s:b":"QmluYXJ5"}}"#,
+            r().with("s:b", "QmluYXJ5"),
+            true,
+        ),
+        (
+            "BinaryEquals miss",
+            r#"{"BinaryEquals":{"s:b":"QmluYXJ5"}}"#,
+            r().with("s:b", "QmluYXJ6"),
+            false,
+        ),
+        (
+            "IpAddress v4",
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            r().with("aws:SourceIp", "203.0.113.7"),
+            true,
+        ),
+        (
+            "IpAddress v4 outside",
+            r#"{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}"#,
+            r().with("aws:SourceIp", "203.0.114.7"),
+            false,
+        ),
+        (
+            "IpAddress v6",
+            r#"{"IpAddress":{"aws:SourceIp":"2001:db8::/32"}}"#,
+            r().with("aws:SourceIp", "2001:db8:1::5"),
+            true,
+        ),
+        (
+            "IpAddress bare host",
+            r#"{"IpAddress":{"aws:SourceIp":"10.0.0.1"}}"#,
+            r().with("aws:SourceIp", "10.0.0.1"),
+            true,
+        ),
+        (
+            "NotIpAddress",
+            r#"{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.0.0/16"]}}"#,
+            r().with("aws:SourceIp", "10.1.2.3"),
+            false,
+        ),
+        (
+            "NotIpAddress outside",
+            r#"{"NotIpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.0.0/16"]}}"#,
+            r().with("aws:SourceIp", "8.8.8.8"),
+            true,
+        ),
+        (
+            "ArnEquals",
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/alice"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "ArnLike part wildcard",
+            r#"{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:user/al*"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "ArnLike needs six parts",
+            r#"{"ArnLike":{"aws:SourceArn":"arn:aws:iam::*:user/*"}}"#,
+            r().with("aws:SourceArn", "not-an-arn"),
+            false,
+        ),
+        (
+            "ArnNotEquals",
+            r#"{"ArnNotEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:user/alice"}}"#,
+            r(),
+            false,
+        ),
+        (
+            "ArnNotLike",
+            r#"{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/*"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "Null true: key absent",
+            r#"{"Null":{"aws:ResourceTag/env":"true"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "Null true: key present",
+            r#"{"Null":{"aws:ResourceTag/env":"true"}}"#,
+            r().with("aws:ResourceTag/env", "x"),
+            false,
+        ),
+        (
+            "Null false: key present",
+            r#"{"Null":{"aws:ResourceTag/env":"false"}}"#,
+            r().with("aws:ResourceTag/env", "x"),
+            true,
+        ),
+        (
+            "Null false: key absent",
+            r#"{"Null":{"aws:ResourceTag/env":"false"}}"#,
+            r(),
+            false,
+        ),
+        (
+            "IfExists: missing key is true",
+            r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "IfExists: present and matching",
+            r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            true,
+        ),
+        (
+            "IfExists: present and not matching",
+            r#"{"StringEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#,
+            r().with("aws:ResourceTag/env", "dev"),
+            false,
+        ),
+        (
+            "IfExists on Numeric",
+            r#"{"NumericLessThanIfExists":{"s:n":"3"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "IfExists on Date",
+            r#"{"DateGreaterThanIfExists":{"s:d":"2020-01-01"}}"#,
+            r().with("s:d", "2019-01-01"),
+            false,
+        ),
+        (
+            "IfExists on IpAddress",
+            r#"{"IpAddressIfExists":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "IfExists on Arn",
+            r#"{"ArnLikeIfExists":{"aws:SourceArn":"arn:aws:s3:::b/*"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "IfExists on Bool",
+            r#"{"BoolIfExists":{"aws:MultiFactorAuthPresent":"true"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "IfExists on negated",
+            r#"{"StringNotEqualsIfExists":{"aws:ResourceTag/env":"prod"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            false,
+        ),
+        (
+            "ForAnyValue hit",
+            r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env","team"]}}"#,
+            r().with_multi("aws:TagKeys", ["team", "cost"]),
+            true,
+        ),
+        (
+            "ForAnyValue miss",
+            r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env"]}}"#,
+            r().with_multi("aws:TagKeys", ["team", "cost"]),
+            false,
+        ),
+        (
+            "ForAnyValue missing key is false",
+            r#"{"ForAnyValue:StringEquals":{"aws:TagKeys":["env"]}}"#,
+            r(),
+            false,
+        ),
+        (
+            "ForAllValues all in set",
+            r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#,
+            r().with_multi("aws:TagKeys", ["team", "env"]),
+            true,
+        ),
+        (
+            "ForAllValues one outside",
+            r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env","team"]}}"#,
+            r().with_multi("aws:TagKeys", ["team", "cost"]),
+            false,
+        ),
+        (
+            "ForAllValues missing key is true",
+            r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}}"#,
+            r(),
+            true,
+        ),
+        (
+            "ForAllValues empty set is true",
+            r#"{"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}}"#,
+            r().with_multi("aws:TagKeys", Vec::<String>::new()),
+            true,
+        ),
+        (
+            "ForAllValues:StringNotEquals",
+            r#"{"ForAllValues:StringNotEquals":{"aws:TagKeys":["secret"]}}"#,
+            r().with_multi("aws:TagKeys", ["a", "b"]),
+            true,
+        ),
+        (
+            "ForAllValues:StringNotEquals one forbidden",
+            r#"{"ForAllValues:StringNotEquals":{"aws:TagKeys":["secret"]}}"#,
+            r().with_multi("aws:TagKeys", ["a", "secret"]),
+            false,
+        ),
+        (
+            "ForAnyValue:StringNotEquals",
+            r#"{"ForAnyValue:StringNotEquals":{"aws:TagKeys":["secret"]}}"#,
+            r().with_multi("aws:TagKeys", ["secret", "a"]),
+            true,
+        ),
+        (
+            "ForAnyValue:StringLike",
+            r#"{"ForAnyValue:StringLike":{"aws:TagKeys":["cost*"]}}"#,
+            r().with_multi("aws:TagKeys", ["costcenter"]),
+            true,
+        ),
+        (
+            "ForAnyValue IfExists missing",
+            r#"{"ForAnyValue:StringEqualsIfExists":{"aws:TagKeys":["env"]}}"#,
+            r(),
+            true,
+        ),
+        (
+            "multivalued key, no qualifier, positive: any",
+            r#"{"StringEquals":{"aws:TagKeys":"env"}}"#,
+            r().with_multi("aws:TagKeys", ["a", "env"]),
+            true,
+        ),
+        (
+            "multivalued key, no qualifier, negated: none",
+            r#"{"StringNotEquals":{"aws:TagKeys":"env"}}"#,
+            r().with_multi("aws:TagKeys", ["a", "env"]),
+            false,
+        ),
+        (
+            "two operators AND",
+            r#"{"StringEquals":{"aws:ResourceTag/env":"prod"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+            r().with("aws:ResourceTag/env", "prod").with("aws:SourceIp", "11.0.0.1"),
+            false,
+        ),
+        (
+            "two keys AND",
+            r#"{"StringEquals":{"aws:ResourceTag/env":"prod","aws:ResourceTag/team":"red"}}"#,
+            r().with("aws:ResourceTag/env", "prod"),
+            false,
+        ),
+        (
+            "secretsmanager:ResourceTag",
+            r#"{"StringEquals":{"secretsmanager:ResourceTag/env":"prod"}}"#,
+            r().with("secretsmanager:ResourceTag/env", "prod"),
+            true,
+        ),
+        (
+            "aws:RequestTag",
+            r#"{"StringEquals":{"aws:RequestTag/env":"prod"}}"#,
+            r().with("aws:RequestTag/env", "prod"),
+            true,
+        ),
+        (
+            "derived aws:PrincipalTag",
+            r#"{"StringEquals":{"aws:PrincipalTag/team":"red"}}"#,
+            AuthzRequest::new(Principal::user(A, "alice").with_tag("Team", "red"), "s:a", SECRET, A),
+            true,
+        ),
+        (
+            "derived aws:PrincipalAccount",
+            r#"{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}"#,
+            r(),
+            true,
+        ),
+        (
+            "derived aws:PrincipalArn for a session is the role",
+            r#"{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/app"}}"#,
+            AuthzRequest::new(Principal::assumed_role(A, "app", "s"), "s:a", SECRET, A),
+            true,
+        ),
+        (
+            "derived aws:username",
+            r#"{"StringEquals":{"aws:username":"alice"}}"#,
+            r(),
+            true,
+        ),
     ];
     let mut failures = Vec::new();
     for (name, block, request, want) in table {
@@ -308,7 +738,11 @@ fn every_operator_is_covered_with_and_without_if_exists() {
             "Null" | "Bool" => "true",
             _ => "x",
         };
-        for name in [op.name().to_owned(), format!("ForAnyValue:{}", op.name()), format!("ForAllValues:{}IfExists", op.name())] {
+        for name in [
+            op.name().to_owned(),
+            format!("ForAnyValue:{}", op.name()),
+            format!("ForAllValues:{}IfExists", op.name()),
+        ] {
             let json = format!(
                 r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{{"{name}":{{"k:k":"{value}"}}}}}}}}"#
             );
@@ -394,11 +828,26 @@ fn vault_statements_share_the_evaluator() {
         AuthzRequest::new(Principal::user(A, "alice"), &cap.action(), &vault_resource(path), A)
     };
     let effect = |cap, path| evaluate(&req(cap, path), &[&p], None, None).effect;
-    assert_eq!(effect(VaultCapability::Read, "secret/data/dev/app/db"), DecisionEffect::Allow);
-    assert_eq!(effect(VaultCapability::List, "secret/data/prod/app/x/y"), DecisionEffect::Allow);
-    assert_eq!(effect(VaultCapability::Update, "secret/data/dev/app/db"), DecisionEffect::ImplicitDeny);
-    assert_eq!(effect(VaultCapability::Read, "secret/data/dev/other/db"), DecisionEffect::ImplicitDeny);
-    assert_eq!(effect(VaultCapability::Read, "secret/data/prod/app/root"), DecisionEffect::ExplicitDeny);
+    assert_eq!(
+        effect(VaultCapability::Read, "secret/data/dev/app/db"),
+        DecisionEffect::Allow
+    );
+    assert_eq!(
+        effect(VaultCapability::List, "secret/data/prod/app/x/y"),
+        DecisionEffect::Allow
+    );
+    assert_eq!(
+        effect(VaultCapability::Update, "secret/data/dev/app/db"),
+        DecisionEffect::ImplicitDeny
+    );
+    assert_eq!(
+        effect(VaultCapability::Read, "secret/data/dev/other/db"),
+        DecisionEffect::ImplicitDeny
+    );
+    assert_eq!(
+        effect(VaultCapability::Read, "secret/data/prod/app/root"),
+        DecisionEffect::ExplicitDeny
+    );
     // An IAM statement does not match Vault paths unless it says `*`.
     let iam = policy(PolicyKind::Identity, ALLOW_GET);
     assert!(!evaluate(&req(VaultCapability::Read, "secret/x"), &[&iam], None, None).is_allowed());
@@ -407,24 +856,67 @@ fn vault_statements_share_the_evaluator() {
 #[test]
 fn block_public_policy() {
     let table: &[(&str, bool)] = &[
-        (r#"{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}"#, true),
-        (r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"*","Resource":"*"}"#, true),
-        (r#"{"Effect":"Allow","Principal":{"AWS":["111122223333","*"]},"Action":"*","Resource":"*"}"#, true),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"*","Resource":"*"}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":{"AWS":["111122223333","*"]},"Action":"*","Resource":"*"}"#,
+            true,
+        ),
         (RP_ALICE, false),
         (RP_ACCOUNT_B, false),
         (RP_DENY_ALL, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}"#, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}}"#, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:lambda:eu-west-1:111122223333:function:f"}}}"#, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}}"#, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#, false),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}}"#, true),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringLike":{"aws:PrincipalAccount":"*"}}}"#, true),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEqualsIfExists":{"aws:PrincipalAccount":"111122223333"}}}"#, true),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"444455556666"}}}"#, true),
-        (r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/x":"y"}}}"#, true),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}"#,
+            false,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}}"#,
+            false,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:lambda:eu-west-1:111122223333:function:f"}}}"#,
+            false,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}}"#,
+            false,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}"#,
+            false,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringLike":{"aws:PrincipalAccount":"*"}}}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEqualsIfExists":{"aws:PrincipalAccount":"111122223333"}}}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"444455556666"}}}"#,
+            true,
+        ),
+        (
+            r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/x":"y"}}}"#,
+            true,
+        ),
     ];
     for (statement, want) in table {
-        assert_eq!(is_public(&policy(PolicyKind::Resource, statement)), *want, "{statement}");
+        assert_eq!(
+            is_public(&policy(PolicyKind::Resource, statement)),
+            *want,
+            "{statement}"
+        );
     }
 }
