@@ -14,7 +14,7 @@
 //!    [`FileDevice`] with size-based rotation, [`StdoutDevice`]) and **fails closed**: when no
 //!    device records the event, [`AuditBroker::log`] returns an error and the request must fail.
 //! 5. The offline tools behind `coffer audit verify|search` and CloudTrail's `LookupEvents`:
-//!    [`verify_files`] ([`verify`]), [`search()`] ([`search`]) and [`lookup_events`] ([`lookup`]).
+//!    [`verify_files`] ([`verify`]), [`search()`] ([`mod@search`]) and [`lookup_events`] ([`lookup`]).
 //!
 //! Keys: each device has one [`DeviceKey`] (random, 32 bytes, stored by the server through the
 //! barrier). Two keys are derived from it, so that handing an auditor the key that checks the
