@@ -1,0 +1,390 @@
+//! Audit devices: where sealed lines go.
+//!
+//! A device receives finished lines (redacted, chained, newline-terminated) and writes each with
+//! one `write` call. Devices are synchronous: a write to a local file or stdout takes a few
+//! microseconds, less than handing the line to another task would, and a synchronous result is
+//! what fail-closed needs (the request waits for "recorded" or "not recorded"). There is no
+//! fsync per line; [`AuditDevice::sync`] exists for shutdown and rotation.
+//!
+//! - [`FileDevice`]: appends to one file (mode 0600), rotates by size to `<name>.000001`,
+//!   `<name>.000002`, ... (the numbers only grow, so names sort in chain order). The chain is
+//!   the broker's, not the file's, so the first line of a new file chains to the last line of the
+//!   old one. At open, a torn last line (a crash mid-write: no newline) is cut off.
+//! - [`StdoutDevice`]: one line per event on standard output.
+//! - [`MemoryDevice`], [`FailingDevice`]: for tests (the server's too).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+
+use crate::AuditError;
+
+/// Where audit lines are written. Implementations must be cheap and thread-safe; the broker
+/// calls [`AuditDevice::write`] under the device's chain lock, one line at a time.
+pub trait AuditDevice: Send + Sync {
+    /// The device's name (its mount path, e.g. `file/`), used in errors.
+    fn name(&self) -> &str;
+
+    /// Writes one complete line (it ends in `\n`). On error nothing of the line may remain
+    /// (or, failing that, the next successful write must still start on a new line).
+    fn write(&self, line: &[u8]) -> Result<(), AuditError>;
+
+    /// The last complete line the device holds, to continue its chain after a restart. Devices
+    /// that cannot read back (stdout) return `None` and start a new chain.
+    fn last_line(&self) -> Result<Option<Vec<u8>>, AuditError> {
+        Ok(None)
+    }
+
+    /// Makes written lines durable (fsync). Not called per line.
+    fn sync(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
+/// A file with size-based rotation.
+pub struct FileDevice {
+    name: String,
+    path: PathBuf,
+    max_bytes: u64,
+    state: Mutex<FileState>,
+}
+
+struct FileState {
+    file: Option<File>,
+    len: u64,
+    next_index: u64,
+}
+
+impl FileDevice {
+    /// Opens (creating if needed) `path` for appending. `max_bytes` is the size after which the
+    /// next line goes to a new file (`0` never rotates). A torn last line is removed.
+    pub fn open(name: impl Into<String>, path: impl Into<PathBuf>, max_bytes: u64) -> Result<Self, AuditError> {
+        let name = name.into();
+        let path = path.into();
+        let file = open_append(&path).map_err(|e| io_err(&path, e))?;
+        let len = cut_torn_tail(&file).map_err(|e| io_err(&path, e))?;
+        let next_index = rotated_files(&path)?.last().map_or(1, |(i, _)| i + 1);
+        Ok(Self {
+            name,
+            path,
+            max_bytes,
+            state: Mutex::new(FileState {
+                file: Some(file),
+                len,
+                next_index,
+            }),
+        })
+    }
+
+    /// The active file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every file of this device, oldest first (the rotated files, then the active one): the
+    /// argument `coffer audit verify` needs.
+    pub fn files(&self) -> Result<Vec<PathBuf>, AuditError> {
+        let mut files: Vec<PathBuf> = rotated_files(&self.path)?.into_iter().map(|(_, p)| p).collect();
+        files.push(self.path.clone());
+        Ok(files)
+    }
+
+    fn rotate(&self, state: &mut FileState) -> Result<(), AuditError> {
+        if let Some(file) = state.file.take() {
+            // Best effort: the rotated file is complete on disk before the new one starts.
+            let _ = file.sync_data();
+        }
+        let rotated = rotated_name(&self.path, state.next_index);
+        std::fs::rename(&self.path, &rotated).map_err(|e| self.err("rotate", e))?;
+        state.next_index += 1;
+        state.len = 0;
+        state.file = Some(open_append(&self.path).map_err(|e| self.err("open", e))?);
+        Ok(())
+    }
+
+    fn err(&self, what: &str, e: std::io::Error) -> AuditError {
+        AuditError::Device {
+            device: self.name.clone(),
+            message: format!("{what} {}: {e}", self.path.display()),
+        }
+    }
+}
+
+impl AuditDevice for FileDevice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+        let mut state = self.state.lock();
+        let state = &mut *state;
+        if self.max_bytes > 0 && state.len > 0 && state.len + line.len() as u64 > self.max_bytes {
+            self.rotate(state)?;
+        }
+        if state.file.is_none() {
+            // A previous rotation renamed the file but could not open the new one.
+            let file = open_append(&self.path).map_err(|e| self.err("open", e))?;
+            state.len = file.metadata().map_err(|e| self.err("stat", e))?.len();
+            state.file = Some(file);
+        }
+        let Some(file) = state.file.as_mut() else {
+            return Err(AuditError::Device {
+                device: self.name.clone(),
+                message: "no open file".to_owned(),
+            });
+        };
+        match file.write_all(line) {
+            Ok(()) => {
+                state.len += line.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Remove a partial line so the file stays one record per line.
+                let _ = file.set_len(state.len);
+                Err(self.err("write", e))
+            }
+        }
+    }
+
+    fn last_line(&self) -> Result<Option<Vec<u8>>, AuditError> {
+        let _state = self.state.lock();
+        if let Some(line) = last_line_of(&self.path)? {
+            return Ok(Some(line));
+        }
+        // The active file is empty (just rotated): the newest rotated file holds the head.
+        for (_, p) in rotated_files(&self.path)?.into_iter().rev() {
+            if let Some(line) = last_line_of(&p)? {
+                return Ok(Some(line));
+            }
+        }
+        Ok(None)
+    }
+
+    fn sync(&self) -> Result<(), AuditError> {
+        let state = self.state.lock();
+        match &state.file {
+            Some(f) => f.sync_data().map_err(|e| self.err("sync", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Standard output, one line per event.
+pub struct StdoutDevice {
+    name: String,
+}
+
+impl StdoutDevice {
+    /// A stdout device called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl AuditDevice for StdoutDevice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(line)
+            .and_then(|()| out.flush())
+            .map_err(|e| AuditError::Device {
+                device: self.name.clone(),
+                message: format!("write stdout: {e}"),
+            })
+    }
+}
+
+/// Keeps lines in memory; can be switched to failing. For tests.
+#[derive(Default)]
+pub struct MemoryDevice {
+    name: String,
+    lines: Mutex<Vec<Vec<u8>>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryDevice {
+    /// An empty device called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Every line written so far.
+    pub fn lines(&self) -> Vec<Vec<u8>> {
+        self.lines.lock().clone()
+    }
+
+    /// All lines as one byte string, as a file would hold them.
+    pub fn contents(&self) -> Vec<u8> {
+        self.lines.lock().concat()
+    }
+
+    /// Makes later writes fail (or succeed again).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl AuditDevice for MemoryDevice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AuditError::Device {
+                device: self.name.clone(),
+                message: "device failing".to_owned(),
+            });
+        }
+        self.lines.lock().push(line.to_vec());
+        Ok(())
+    }
+
+    fn last_line(&self) -> Result<Option<Vec<u8>>, AuditError> {
+        Ok(self
+            .lines
+            .lock()
+            .last()
+            .map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec()))
+    }
+}
+
+/// A device whose every write fails, like a file device on a full disk. For tests.
+pub struct FailingDevice {
+    name: String,
+}
+
+impl FailingDevice {
+    /// A failing device called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl AuditDevice for FailingDevice {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn write(&self, _line: &[u8]) -> Result<(), AuditError> {
+        Err(AuditError::Device {
+            device: self.name.clone(),
+            message: "no space left on device".to_owned(),
+        })
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> AuditError {
+    AuditError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create(true).append(true).read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+/// `audit.log` → `audit.log.000007`.
+fn rotated_name(path: &Path, index: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{index:06}"));
+    path.with_file_name(name)
+}
+
+/// The rotated files of `path`, by index.
+pub(crate) fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, AuditError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let entries = std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err(&dir, e))?;
+        let name = entry.file_name();
+        let Some(suffix) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(base))
+            .and_then(|s| s.strip_prefix('.'))
+        else {
+            continue;
+        };
+        if !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(i) = suffix.parse::<u64>()
+        {
+            out.push((i, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Cuts bytes after the last newline (a line torn by a crash) and returns the new length.
+fn cut_torn_tail(file: &File) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    let keep = match last_newline(file, len)? {
+        Some(pos) => pos + 1,
+        None => 0,
+    };
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok(keep)
+}
+
+/// The offset of the last `\n` in the first `len` bytes of `file`.
+fn last_newline(mut file: &File, len: u64) -> std::io::Result<Option<u64>> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(Some(start + i as u64));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
+/// The last complete line of the file at `path` (without its newline), if any.
+pub(crate) fn last_line_of(path: &Path) -> Result<Option<Vec<u8>>, AuditError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    let len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let Some(end) = last_newline(&file, len).map_err(|e| io_err(path, e))? else {
+        return Ok(None);
+    };
+    let start = last_newline(&file, end)
+        .map_err(|e| io_err(path, e))?
+        .map_or(0, |p| p + 1);
+    let mut line = vec![0u8; (end - start) as usize];
+    file.seek(SeekFrom::Start(start)).map_err(|e| io_err(path, e))?;
+    file.read_exact(&mut line).map_err(|e| io_err(path, e))?;
+    Ok(Some(line))
+}
