@@ -248,3 +248,54 @@ async fn signatures_and_aliases() {
     let err = k.describe_key().key_id("alias/it-app").send().await.unwrap_err();
     assert_eq!(code(&err), "NotFoundException");
 }
+
+#[tokio::test]
+async fn ciphertext_moved_to_another_key_is_refused() {
+    let (_p, c) = start_dev(&[]);
+    let k = client(&c);
+    let a = k.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let b = k.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let blob = k
+        .encrypt()
+        .key_id(&a)
+        .plaintext(Blob::new(b"for key a only".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap()
+        .into_inner();
+    // The blob names its key: rewrite that name to key B (same length), leaving the rest.
+    let pos = blob
+        .windows(a.len())
+        .position(|w| w == a.as_bytes())
+        .expect("blob names its key");
+    let mut moved = blob.clone();
+    moved[pos..pos + b.len()].copy_from_slice(b.as_bytes());
+    let err = k
+        .decrypt()
+        .ciphertext_blob(Blob::new(moved.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidCiphertextException");
+    let err = k
+        .decrypt()
+        .ciphertext_blob(Blob::new(moved))
+        .key_id(&b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidCiphertextException");
+    // The untouched blob with the wrong KeyId: IncorrectKeyException, as AWS answers.
+    let err = k
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .key_id(&b)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "IncorrectKeyException");
+    let ok = k.decrypt().ciphertext_blob(Blob::new(blob)).send().await.unwrap();
+    assert_eq!(ok.plaintext.unwrap().as_ref(), b"for key a only");
+}
