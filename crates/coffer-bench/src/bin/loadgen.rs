@@ -144,12 +144,17 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-async fn send(sender: &mut Sender, s: &Signed) -> anyhow::Result<(u16, Bytes)> {
+/// Sends one request. A server that closes the connection after each answer (moto's does)
+/// costs a reconnect, which is timed like any other part of the request, not an error.
+async fn send(sender: &mut Sender, addr: &str, s: &Signed) -> anyhow::Result<(u16, Bytes)> {
     let mut b = http::Request::builder().method("POST").uri("/");
     for (k, v) in &s.headers {
         b = b.header(k, v);
     }
-    sender.ready().await?;
+    if sender.is_closed() || sender.ready().await.is_err() {
+        *sender = connect(addr).await?;
+        sender.ready().await?;
+    }
     let resp = sender.send_request(b.body(Full::new(s.body.clone()))?).await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
@@ -196,7 +201,7 @@ async fn run_conn(
         let req = &signed[i % signed.len()];
         i += 1;
         let t0 = Instant::now();
-        let result = send(&mut sender, req).await;
+        let result = send(&mut sender, &addr, req).await;
         let micros = t0.elapsed().as_micros() as u64;
         let measured = t0 >= warm_end;
         match result {
@@ -240,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
     if args.setup {
         let mut sender = connect(&addr).await?;
         for call in setup_calls(args.scenario, args.connections) {
-            let (status, body) = send(&mut sender, &sign_call(&args, &host, &call)?).await?;
+            let (status, body) = send(&mut sender, &addr, &sign_call(&args, &host, &call)?).await?;
             let text = String::from_utf8_lossy(&body);
             if status != 200 && !text.contains("ResourceExistsException") && !text.contains("already exists") {
                 bail!("setup {} failed: HTTP {status}: {text}", call.target);
