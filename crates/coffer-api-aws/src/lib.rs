@@ -6,14 +6,16 @@
 //! or error is written in the exact wire form AWS uses (`__type`, message, HTTP status,
 //! `x-amzn-RequestId`). This crate is the only one that knows that wire form.
 
+mod audit;
 mod query;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::post;
@@ -30,7 +32,9 @@ pub struct AwsFrontEnd {
 }
 
 /// The routes of the AWS front end: `POST /`, plus `POST /moto-api/reset` (refused unless the
-/// server runs in dev mode with `--dev-allow-reset`).
+/// server runs in dev mode with `--dev-allow-reset`). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: the caller's address goes into the
+/// audit log.
 pub fn router(core: Arc<Core>) -> Router {
     let state = Arc::new(AwsFrontEnd {
         core,
@@ -51,6 +55,7 @@ async fn moto_reset(State(fe): State<Arc<AwsFrontEnd>>) -> Response {
 
 async fn handle(
     State(fe): State<Arc<AwsFrontEnd>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     mut headers: HeaderMap,
@@ -74,9 +79,22 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if target.is_empty() && is_form {
-        return query::handle(&fe, &method, &uri, &headers, &body, &request_id).await;
+        return query::handle(&fe, peer, &method, &uri, &headers, &body, &request_id).await;
     }
-    match serve(&fe, &method, &uri, &headers, &body, &target).await {
+    let mut rec = audit::Record::new(&target);
+    let result = serve(&fe, &method, &uri, &headers, &body, &target, &mut rec).await;
+    if fe.core.audit_enabled() {
+        let (ok, err) = match &result {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some((e.code(), e.message()))),
+        };
+        let event = rec.into_event(&request_id, peer, &headers, ok, err);
+        if let Err(e) = fe.core.audit_log(&event) {
+            tracing::error!(error = %e, "request not recorded by any audit device: failing it");
+            return AwsWireError::from_core(&e).into_response(&request_id);
+        }
+    }
+    match result {
         Ok(v) => json_response(&v, &request_id),
         Err(e) => e.into_response(&request_id),
     }
@@ -129,15 +147,19 @@ async fn serve(
     headers: &HeaderMap,
     body: &[u8],
     target: &str,
+    rec: &mut audit::Record,
 ) -> Result<Value, AwsWireError> {
     // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
+    rec.note_claimed_key(headers);
     let (auth, key) = authenticate(fe, method, uri, headers, body)
         .await
         .map_err(|e| match e {
             AuthError::SigV4(e) => AwsWireError::from_sigv4(e),
             AuthError::Core(e) => AwsWireError::from_core(&e),
         })?;
-    let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+    rec.authenticated(&key, &auth.credential.region);
+    // The operation follows the last dot: CloudTrail's prefix has dots of its own.
+    let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
     let service = AwsService::from_target_prefix(prefix).ok_or_else(AwsWireError::unknown_operation)?;
     if operation.is_empty() {
         return Err(AwsWireError::unknown_operation());
@@ -145,6 +167,7 @@ async fn serve(
     auth.check_service(service.signing_name())
         .map_err(AwsWireError::from_sigv4)?;
     let input = wire::parse_body(body)?;
+    rec.input(service, &input);
     fe.core
         .handle_aws(&key.principal, &auth.credential.region, service, operation, input)
         .await

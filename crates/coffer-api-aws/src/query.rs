@@ -8,12 +8,18 @@ use axum::response::{IntoResponse, Response};
 use coffer_core::CoreError;
 use coffer_sigv4::SigV4Error;
 
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::audit::Record;
 use crate::{AuthError, AwsFrontEnd, authenticate};
 
 const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 pub(crate) async fn handle(
     fe: &AwsFrontEnd,
+    peer: SocketAddr,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -21,15 +27,54 @@ pub(crate) async fn handle(
     request_id: &str,
 ) -> Response {
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let action = params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let mut rec = Record::new(&action);
+    rec.note_claimed_key(headers);
+    let (resp, error) = respond(fe, method, uri, headers, body, request_id, &params, &mut rec).await;
+    if fe.core.audit_enabled() {
+        let input = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+        rec.set_input(input);
+        let err = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+        let event = rec.into_event(request_id, peer, headers, None, err);
+        if let Err(e) = fe.core.audit_log(&event) {
+            tracing::error!(error = %e, "request not recorded by any audit device: failing it");
+            return core_error(&e, request_id);
+        }
+    }
+    resp
+}
+
+/// Serves one query-protocol request; also returns the error code and message, for the audit.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    fe: &AwsFrontEnd,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+    params: &[(String, String)],
+    rec: &mut Record,
+) -> (Response, Option<(String, String)>) {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let failed = |code: &str, message: &str| Some((code.to_string(), message.to_string()));
     let (auth, key) = match authenticate(fe, method, uri, headers, body).await {
         Ok(ok) => ok,
         Err(AuthError::SigV4(e)) => {
             let (code, status) = sigv4_code(&e);
-            return xml_error(code, &e.message(), status, request_id);
+            return (
+                xml_error(code, &e.message(), status, request_id),
+                failed(code, &e.message()),
+            );
         }
-        Err(AuthError::Core(e)) => return core_error(&e, request_id),
+        Err(AuthError::Core(e)) => return (core_error(&e, request_id), failed("ServiceUnavailable", &e.to_string())),
     };
+    rec.authenticated(&key, &auth.credential.region);
+    rec.set_service(&auth.credential.service);
     let action = param("Action").unwrap_or_default();
     match (auth.credential.service.as_str(), action) {
         ("sts", "GetCallerIdentity") => {
@@ -49,16 +94,18 @@ pub(crate) async fn handle(
                 escape(&p.account_id),
                 escape(request_id),
             );
-            xml(StatusCode::OK, body, request_id)
+            (xml(StatusCode::OK, body, request_id), None)
         }
-        (_, "") => xml_error("MissingAction", "Missing Action", StatusCode::BAD_REQUEST, request_id),
+        (_, "") => (
+            xml_error("MissingAction", "Missing Action", StatusCode::BAD_REQUEST, request_id),
+            failed("MissingAction", "Missing Action"),
+        ),
         (_, other) => {
             let version = param("Version").unwrap_or_default();
-            xml_error(
-                "InvalidAction",
-                &format!("Could not find operation {other} for version {version}"),
-                StatusCode::BAD_REQUEST,
-                request_id,
+            let message = format!("Could not find operation {other} for version {version}");
+            (
+                xml_error("InvalidAction", &message, StatusCode::BAD_REQUEST, request_id),
+                failed("InvalidAction", &message),
             )
         }
     }

@@ -91,6 +91,16 @@ pub fn error_response(code: &'static str, message: &str, status: StatusCode, req
 }
 
 impl AwsWireError {
+    /// The `__type` code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message (never a secret value).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn into_response(self, request_id: &str) -> Response {
         let mut body = serde_json::Map::new();
         body.insert("__type".into(), Value::String(self.code.to_string()));
@@ -176,7 +186,7 @@ impl AwsWireError {
             CoreError::AlreadyInitialized | CoreError::DevOnly(_) => {
                 Self::front_door("ValidationException", e.to_string())
             }
-            CoreError::Storage(_) | CoreError::Internal(_) => {
+            CoreError::Storage(_) | CoreError::Internal(_) | CoreError::AuditFailed(_) => {
                 tracing::error!(error = %e, "internal error serving an AWS request");
                 Self {
                     code: "InternalServiceError",

@@ -44,7 +44,7 @@ fn core_error(e: &CoreError) -> Response {
         CoreError::PermissionDenied => errors(StatusCode::FORBIDDEN, &["permission denied"]),
         CoreError::DevOnly(_) => errors(StatusCode::BAD_REQUEST, &[e.to_string().as_str()]),
         CoreError::Aws(a) => errors(StatusCode::BAD_REQUEST, &[a.message.as_str()]),
-        CoreError::Storage(_) | CoreError::Internal(_) => {
+        CoreError::Storage(_) | CoreError::Internal(_) | CoreError::AuditFailed(_) => {
             tracing::error!(error = %e, "internal error serving a sys request");
             errors(StatusCode::INTERNAL_SERVER_ERROR, &["internal error"])
         }

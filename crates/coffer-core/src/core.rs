@@ -14,6 +14,7 @@ use coffer_storage::view::StorageView;
 use coffer_storage::{DynBackend, DynStorage};
 use serde_json::Value;
 
+use crate::audit::{Audit, AuditDeviceSpec};
 use crate::identity::{Identities, TokenEntry};
 use crate::{AccessKey, AwsService, Clock, CoreError, Principal};
 
@@ -26,6 +27,9 @@ pub struct CoreOptions {
     pub allow_reset: bool,
     /// How often the background jobs (purge after recovery windows) run.
     pub background_interval: Duration,
+    /// The audit devices. With none, nothing is recorded; with some, a request that no device
+    /// records fails.
+    pub audit: Vec<AuditDeviceSpec>,
 }
 
 impl Default for CoreOptions {
@@ -34,6 +38,7 @@ impl Default for CoreOptions {
             dev_mode: false,
             allow_reset: false,
             background_interval: Duration::from_secs(30),
+            audit: Vec::new(),
         }
     }
 }
@@ -72,6 +77,9 @@ pub struct Core {
     secrets: Arc<SecretsEngine>,
     ssm: SsmEngine,
     kms: Arc<KmsEngine>,
+    audit: Audit,
+    /// The `sys/` view, for the core's own records (audit device keys and chain heads).
+    sys: DynStorage,
     clock: Clock,
     options: CoreOptions,
 }
@@ -80,7 +88,8 @@ impl Core {
     pub fn new(backend: DynBackend, options: CoreOptions) -> Arc<Self> {
         let barrier = Arc::new(Barrier::new(backend));
         let plain: DynStorage = barrier.clone();
-        let identities = Identities::new(Arc::new(StorageView::new(plain.clone(), "sys/")));
+        let sys: DynStorage = Arc::new(StorageView::new(plain.clone(), "sys/"));
+        let identities = Identities::new(sys.clone());
         // One KMS engine owns every key; Secrets Manager and Parameter Store encrypt their
         // values under its keys (envelope encryption), so a key's state governs access.
         let kms = Arc::new(KmsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/kms/"))));
@@ -96,6 +105,8 @@ impl Core {
             secrets,
             ssm,
             kms,
+            audit: Audit::new(options.audit.clone()),
+            sys,
             clock: Clock::default(),
             options,
         })
@@ -147,7 +158,9 @@ impl Core {
     /// Returns the root credentials and the single unseal key.
     pub async fn init_dev(&self, dev: DevInit) -> Result<(RootCredentials, SecretString), CoreError> {
         let key = self.barrier.initialize_dev().await?;
-        Ok((self.create_root_credentials(dev).await?, key))
+        let root = self.create_root_credentials(dev).await?;
+        self.open_audit().await?;
+        Ok((root, key))
     }
 
     async fn create_root_credentials(&self, dev: DevInit) -> Result<RootCredentials, CoreError> {
@@ -190,7 +203,11 @@ impl Core {
         self.barrier
             .submit_unseal_key(&SecretString::new(key.trim().to_string()))
             .await?;
-        self.seal_status().await
+        let status = self.seal_status().await?;
+        if !status.sealed {
+            self.open_audit().await?;
+        }
+        Ok(status)
     }
 
     /// Forgets the unseal shares submitted so far.
@@ -202,13 +219,39 @@ impl Core {
     /// Seals the server; needs the root token.
     pub async fn seal(&self, token: Option<&str>) -> Result<(), CoreError> {
         self.require_root_token(token).await?;
+        if let Err(e) = self.audit.save_heads(&self.sys).await {
+            tracing::warn!(error = %e, "could not store the audit chain heads before sealing");
+        }
         self.seal_now();
         Ok(())
     }
 
     fn seal_now(&self) {
+        self.audit.close();
         self.barrier.seal();
         self.identities.clear_cache();
+    }
+
+    /// Opens the audit devices once the barrier is unsealed. A server that cannot audit must
+    /// not serve: on failure it seals itself again and reports why.
+    async fn open_audit(&self) -> Result<(), CoreError> {
+        if let Err(e) = self.audit.open(&self.sys).await {
+            tracing::error!(error = %e, "audit devices could not be opened; sealing again");
+            self.seal_now();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Records one request on the audit devices. An error means no device recorded it: the
+    /// caller must fail the request (fail closed).
+    pub fn audit_log(&self, event: &coffer_audit::AuditEvent) -> Result<(), CoreError> {
+        self.audit.log(event)
+    }
+
+    /// Whether audit devices are configured.
+    pub fn audit_enabled(&self) -> bool {
+        self.audit.is_configured()
     }
 
     /// Adds a new barrier key term; new writes use it, old data stays readable.
@@ -266,6 +309,30 @@ impl Core {
             AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
             AwsService::Ssm => Ok(self.ssm.handle(&ctx, operation, input).await?),
             AwsService::Kms => Ok(self.kms.handle(&ctx, operation, input).await?),
+            AwsService::CloudTrail => self.cloudtrail(&ctx, operation, input),
+        }
+    }
+
+    /// CloudTrail: `LookupEvents` over the audit log, limited to the caller's account.
+    fn cloudtrail(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Value, CoreError> {
+        use coffer_engines::{AwsError, AwsErrorCode};
+        if operation != "LookupEvents" {
+            return Err(AwsError::new(AwsErrorCode::UnknownOperationException, "").into());
+        }
+        let req: coffer_audit::LookupEventsRequest = serde_json::from_value(input)
+            .map_err(|e| AwsError::new(AwsErrorCode::SerializationException, e.to_string()))?;
+        match self.audit.lookup(&ctx.account_id, &req)? {
+            Ok(resp) => serde_json::to_value(resp).map_err(|e| CoreError::Internal(e.to_string())),
+            Err(e) => {
+                let code = match e.code() {
+                    "InvalidLookupAttributesException" => AwsErrorCode::InvalidLookupAttributesException,
+                    "InvalidTimeRangeException" => AwsErrorCode::InvalidTimeRangeException,
+                    "InvalidMaxResultsException" => AwsErrorCode::InvalidMaxResultsException,
+                    "InvalidEventCategoryException" => AwsErrorCode::InvalidEventCategoryException,
+                    _ => AwsErrorCode::InvalidNextTokenException,
+                };
+                Err(AwsError::new(code, e.to_string()).into())
+            }
         }
     }
 
@@ -305,6 +372,7 @@ impl Core {
             principal_arn: "coffer:background".into(),
             now: self.clock.now(),
         };
+        self.audit.save_heads(&self.sys).await?;
         let purged = self.secrets.purge_expired(&ctx).await?;
         if purged > 0 {
             tracing::info!(purged, "deleted secrets whose recovery window ended");

@@ -28,6 +28,10 @@ pub enum CoreError {
     /// An AWS engine error, passed through to the AWS front end.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// No audit device recorded the request, or the devices could not be opened: the request
+    /// fails (fail closed). The message names no value.
+    #[error("audit failure: {0}")]
+    AuditFailed(String),
     /// Storage failed; the message names no value.
     #[error("storage error: {0}")]
     Storage(String),

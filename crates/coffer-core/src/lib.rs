@@ -6,15 +6,18 @@
 //! [`Core::access_key`] / [`Core::token`] and then call [`Core::handle_aws`]; they never touch
 //! storage or engines directly.
 
+mod audit;
 mod clock;
 mod core;
 mod error;
 mod identity;
 
+pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
 pub use crate::clock::Clock;
 pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
 pub use crate::error::CoreError;
 pub use crate::identity::{AccessKey, Principal};
+pub use coffer_audit;
 pub use coffer_barrier::SealStatus;
 pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 
@@ -24,7 +27,10 @@ pub enum AwsService {
     SecretsManager,
     /// SSM Parameter Store (`AmazonSSM.*`).
     Ssm,
+    /// KMS (`TrentService.*`).
     Kms,
+    /// CloudTrail `LookupEvents` over the audit log.
+    CloudTrail,
 }
 
 impl AwsService {
@@ -34,6 +40,7 @@ impl AwsService {
             "secretsmanager" => Some(Self::SecretsManager),
             "AmazonSSM" => Some(Self::Ssm),
             "TrentService" => Some(Self::Kms),
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" => Some(Self::CloudTrail),
             _ => None,
         }
     }
@@ -44,6 +51,7 @@ impl AwsService {
             Self::SecretsManager => "secretsmanager",
             Self::Ssm => "ssm",
             Self::Kms => "kms",
+            Self::CloudTrail => "cloudtrail",
         }
     }
 }

@@ -81,6 +81,11 @@ pub enum AwsErrorCode {
     InvalidDocument,
     InvalidTypeNameException,
     InternalServerError,
+    // CloudTrail.
+    InvalidLookupAttributesException,
+    InvalidTimeRangeException,
+    InvalidMaxResultsException,
+    InvalidEventCategoryException,
 }
 
 impl AwsErrorCode {
@@ -153,6 +158,10 @@ impl AwsErrorCode {
             Self::InvalidDocument => "InvalidDocument",
             Self::InvalidTypeNameException => "InvalidTypeNameException",
             Self::InternalServerError => "InternalServerError",
+            Self::InvalidLookupAttributesException => "InvalidLookupAttributesException",
+            Self::InvalidTimeRangeException => "InvalidTimeRangeException",
+            Self::InvalidMaxResultsException => "InvalidMaxResultsException",
+            Self::InvalidEventCategoryException => "InvalidEventCategoryException",
         }
     }
 

@@ -23,6 +23,45 @@ pub enum Command {
     /// Initializes, unseals, seals and inspects a running server.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Verifies and searches audit log files, offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Checks the hash chain of one device's audit files (the active file and its rotated
+    /// siblings are found from the path): any changed, removed or reordered line is reported
+    /// with its file and line number. Exit code 1 when the chain is broken.
+    Verify {
+        /// The audit file(s).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Prints the audit events (JSON lines) that match every given filter.
+    Search {
+        /// The audit file(s).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Caller: an ARN, user name or access key id.
+        #[arg(long)]
+        identity: Option<String>,
+        /// Event name, e.g. GetSecretValue.
+        #[arg(long)]
+        event: Option<String>,
+        /// Part of a resource ARN.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Events at or before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// allowed, denied or failed.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -49,6 +88,10 @@ pub struct ServerArgs {
     /// Dev mode: use this root token instead of a random one.
     #[arg(long, value_name = "TOKEN", requires = "dev")]
     pub dev_root_token: Option<String>,
+    /// Record every request in this audit file (JSON lines, hash-chained, secrets HMAC'd);
+    /// adds to the `[[audit]]` devices of the config file.
+    #[arg(long, value_name = "PATH")]
+    pub audit_file: Option<PathBuf>,
     /// Dev mode: enable `POST /moto-api/reset` (wipes all data) and clock control, for
     /// conformance tests.
     #[arg(long, requires = "dev")]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use coffer_core::{AuditDeviceSpec, DEFAULT_AUDIT_FILE_MAX_BYTES};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -11,6 +12,22 @@ use serde::Deserialize;
 struct RawConfig {
     listener: RawListener,
     storage: RawStorage,
+    #[serde(default)]
+    audit: Vec<RawAudit>,
+}
+
+/// One `[[audit]]` table.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum RawAudit {
+    File {
+        path: PathBuf,
+        name: Option<String>,
+        max_bytes: Option<u64>,
+    },
+    Stdout {
+        name: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -43,6 +60,20 @@ pub struct Config {
     pub listen: SocketAddr,
     pub transport: Transport,
     pub storage_path: PathBuf,
+    pub audit: Vec<AuditDeviceSpec>,
+}
+
+/// Adds an audit device, refusing a second device with the same name (its key and chain live
+/// under the name).
+pub fn add_audit_device(devices: &mut Vec<AuditDeviceSpec>, spec: AuditDeviceSpec) -> anyhow::Result<()> {
+    if devices.iter().any(|d| d.name() == spec.name()) {
+        bail!(
+            "audit: two devices are named {:?}; give one a different `name`",
+            spec.name()
+        );
+    }
+    devices.push(spec);
+    Ok(())
 }
 
 pub fn default_listen() -> SocketAddr {
@@ -76,10 +107,25 @@ impl Config {
         if raw.storage.path.as_os_str().is_empty() {
             bail!("storage: path must not be empty");
         }
+        let mut audit = Vec::new();
+        for raw in raw.audit {
+            let spec = match raw {
+                RawAudit::File { path, name, max_bytes } => AuditDeviceSpec::File {
+                    name: name.unwrap_or_else(|| "file".into()),
+                    path,
+                    max_bytes: max_bytes.unwrap_or(DEFAULT_AUDIT_FILE_MAX_BYTES),
+                },
+                RawAudit::Stdout { name } => AuditDeviceSpec::Stdout {
+                    name: name.unwrap_or_else(|| "stdout".into()),
+                },
+            };
+            add_audit_device(&mut audit, spec)?;
+        }
         Ok(Self {
             listen: raw.listener.address.unwrap_or_else(default_listen),
             transport,
             storage_path: raw.storage.path,
+            audit,
         })
     }
 }
@@ -109,6 +155,22 @@ mod tests {
         let half = Config::parse("[listener]\ntls_cert_file = \"c\"\n[storage]\npath = \"x\"\n");
         assert!(half.is_err());
         let plain = Config::parse("[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n").unwrap();
+        assert!(plain.audit.is_empty());
+        let audited = Config::parse(
+            "[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n\
+             [[audit]]\ntype = \"file\"\npath = \"/var/log/coffer/audit.log\"\n[[audit]]\ntype = \"stdout\"\n",
+        )
+        .unwrap();
+        assert_eq!(audited.audit.len(), 2);
+        let twice = Config::parse(
+            "[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n\
+             [[audit]]\ntype = \"stdout\"\n[[audit]]\ntype = \"stdout\"\n",
+        );
+        assert!(format!("{:#}", twice.unwrap_err()).contains("two devices"));
+        let bad = Config::parse(
+            "[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n[[audit]]\ntype = \"syslog\"\n",
+        );
+        assert!(bad.is_err());
         assert!(matches!(plain.transport, Transport::DangerousPlaintext));
         assert_eq!(plain.listen.to_string(), "127.0.0.1:8200");
     }

@@ -4,6 +4,7 @@
 //! This is the only crate that reads config files, the environment and signals, and the only
 //! one that names a concrete storage backend.
 
+mod audit_cmd;
 mod cli;
 mod config;
 mod operator;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Server(args) => server::run(args).await.map(|()| 0u8),
             cli::Command::Operator(op) => operator::run(op).await,
+            cli::Command::Audit(cmd) => audit_cmd::run(cmd),
         }
     });
     match result {

@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use coffer_core::{Core, CoreOptions, DevInit, RootCredentials};
+use coffer_core::{AuditDeviceSpec, Core, CoreOptions, DevInit, RootCredentials};
 use coffer_crypto::{SecretBytes, SecretString};
 use coffer_storage::DynBackend;
 use coffer_storage::memory::MemoryBackend;
@@ -36,7 +36,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         if let Some(listen) = args.listen {
             cfg.listen = listen;
         }
+        if let Some(path) = &args.audit_file {
+            config::add_audit_device(&mut cfg.audit, file_device(path))?;
+        }
         run_production(cfg).await
+    }
+}
+
+fn file_device(path: &Path) -> AuditDeviceSpec {
+    AuditDeviceSpec::File {
+        name: "file".into(),
+        path: path.to_path_buf(),
+        max_bytes: coffer_core::DEFAULT_AUDIT_FILE_MAX_BYTES,
     }
 }
 
@@ -124,7 +135,12 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
         Some(path) => Arc::new(RedbBackend::open(path).with_context(|| format!("opening {}", path.display()))?),
         None => Arc::new(MemoryBackend::new()),
     };
+    let mut audit = Vec::new();
+    if let Some(path) = &args.audit_file {
+        config::add_audit_device(&mut audit, file_device(path))?;
+    }
     let options = CoreOptions {
+        audit,
         dev_mode: true,
         allow_reset: args.dev_allow_reset,
         background_interval: Duration::from_secs(5),
@@ -250,7 +266,13 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     let backend: DynBackend = Arc::new(
         RedbBackend::open(&cfg.storage_path).with_context(|| format!("opening {}", cfg.storage_path.display()))?,
     );
-    let core = Core::new(backend, CoreOptions::default());
+    let core = Core::new(
+        backend,
+        CoreOptions {
+            audit: cfg.audit.clone(),
+            ..CoreOptions::default()
+        },
+    );
     let status = core.seal_status().await?;
     let std_listener = std::net::TcpListener::bind(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?;
     std_listener.set_nonblocking(true)?;

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod dev_mode;
 mod kms;
 mod production;
