@@ -221,6 +221,7 @@ pub(crate) fn page<T>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
