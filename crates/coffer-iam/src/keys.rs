@@ -103,13 +103,15 @@ impl IamEngine {
             .ok_or_else(|| errors::no_such_entity(format!("The account {account_id} cannot be found.")))?;
         let (akid, secret) = match fixed {
             Some((id, secret)) => {
-                let ok_id = id.len() >= 16
+                // Dev mode accepts any id (fixtures use `test`); only `ASIA` is reserved for
+                // session keys, and `/` cannot be part of a storage key.
+                let ok_id = !id.is_empty()
                     && id.len() <= 128
-                    && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && id.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
                     && !id.starts_with("ASIA");
                 if !ok_id || secret.is_empty() {
                     return Err(errors::validation(
-                        "A fixed access key id must be 16-128 letters and digits (not ASIA...) with a non-empty secret.",
+                        "A fixed access key id must be 1-128 printable characters without '/' and not start with ASIA, with a non-empty secret.",
                     ));
                 }
                 if let Some(existing) = self.load_access_key(&id).await?
@@ -139,6 +141,20 @@ impl IamEngine {
         ])
         .await?;
         Ok((akid, secret))
+    }
+
+    /// Deletes every identity, policy, key and session of every account (dev-only
+    /// `/moto-api/reset`). The caller re-creates its accounts and dev keys afterwards.
+    pub async fn reset(&self) -> Result<(), AwsError> {
+        loop {
+            let keys = self.storage.scan("", None, 500).await.map_err(errors::storage)?;
+            if keys.is_empty() {
+                break;
+            }
+            self.commit(keys.into_iter().map(Write::delete).collect()).await?;
+        }
+        self.invalidate_cache();
+        Ok(())
     }
 
     // ---- IAM access-key actions ----

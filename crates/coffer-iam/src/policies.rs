@@ -477,7 +477,7 @@ impl IamEngine {
             .collect();
         let mut items = items;
         items.sort();
-        let (items, next) = params::page(items, |(n, a)| format!("{n}\u{0}{a}"), p.marker(), max);
+        let (items, next) = params::page(items, |(n, a)| format!("{n} {a}"), p.marker(), max);
         let mut x = Xml::new();
         x.members("AttachedPolicies", &items, |x, (n, a)| {
             x.el("PolicyName", n).el("PolicyArn", a);

@@ -532,6 +532,20 @@ async fn root_keys_and_accounts() {
         vec![ACCT.to_string(), OTHER.to_string()]
     );
 
+    // Dev fixtures use short ids; `ASIA` ids and `/` are refused.
+    let (short, _) = t
+        .engine
+        .create_root_access_key(OTHER, Some(("test".into(), SecretBytes::from_slice(b"test"))), t.now())
+        .await
+        .unwrap();
+    assert!(valid(t.resolve(&short, None).await).principal.is_root());
+    for bad in ["ASIAXXXXXXXXXXXXXXXX", "a/b", ""] {
+        let r = t
+            .engine
+            .create_root_access_key(OTHER, Some((bad.into(), SecretBytes::from_slice(b"s"))), t.now())
+            .await;
+        assert!(r.is_err(), "{bad}");
+    }
     let (random_id, secret) = t.engine.create_root_access_key(OTHER, None, t.now()).await.unwrap();
     assert!(random_id.starts_with("AKIA"));
     assert!(valid(t.resolve(&random_id, None).await).secret.ct_eq(secret.expose()));
@@ -547,6 +561,11 @@ async fn root_keys_and_accounts() {
     assert!(matches!(t.resolve(&id, None).await, KeyResolution::Unknown));
     let root_user = t.ok("GetUser", &[]).await;
     assert_eq!(text(&root_user, "Arn"), format!("arn:aws:iam::{ACCT}:root"));
+
+    // Reset forgets everything, cache included.
+    t.engine.reset().await.unwrap();
+    assert!(matches!(t.resolve(&short, None).await, KeyResolution::Unknown));
+    assert!(t.engine.list_accounts().await.unwrap().is_empty());
 }
 
 // ---- managed policies ----
@@ -750,6 +769,23 @@ async fn attach_detach_and_list_policies() {
             assert_code(&r.unwrap_err(), AwsErrorCode::LimitExceeded, 409);
         }
     }
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut params = vec![("UserName", "u"), ("MaxItems", "4")];
+        if let Some(m) = &marker {
+            params.push(("Marker", m.as_str()));
+        }
+        let page = t.ok("ListAttachedUserPolicies", &params).await;
+        assert!(!page.contains('\u{0}'));
+        names.extend(all(&page, "PolicyName"));
+        if text(&page, "IsTruncated") == "false" {
+            break;
+        }
+        marker = Some(text(&page, "Marker"));
+    }
+    assert_eq!(names.len(), 10);
+    assert_eq!(names[0], "p0");
 }
 
 // ---- inline policies, roles, groups ----
