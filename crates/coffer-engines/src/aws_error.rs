@@ -86,6 +86,36 @@ pub enum AwsErrorCode {
     InvalidTimeRangeException,
     InvalidMaxResultsException,
     InvalidEventCategoryException,
+    // IAM and STS (the AWS Query protocol: `<Error><Code>` is the name, statuses per
+    // `status_query`).
+    /// IAM: the named user, role, group, policy, version or access key does not exist (404).
+    NoSuchEntity,
+    /// IAM: an entity of that name already exists (409).
+    EntityAlreadyExists,
+    /// IAM: the entity still has dependents (keys, policies, members, versions) (409).
+    DeleteConflict,
+    /// IAM's spelling of a quota error (409); the JSON services use `LimitExceededException`.
+    LimitExceeded,
+    /// IAM and STS: the policy document is not valid (400).
+    MalformedPolicyDocument,
+    /// IAM and STS: a parameter fails its constraints (400).
+    ValidationError,
+    /// IAM: an input is not valid in this combination (400).
+    InvalidInput,
+    /// STS/IAM query-protocol access denial (403).
+    AccessDenied,
+    /// STS: the session token has expired (400).
+    ExpiredToken,
+    /// The JSON services' name for an expired session token (400).
+    ExpiredTokenException,
+    /// STS: STS is not activated in the requested region (403).
+    RegionDisabledException,
+    /// STS: the session policy and tags are too large (400).
+    PackedPolicyTooLarge,
+    /// Query protocol: the `Action` is not an operation of the service (400).
+    InvalidAction,
+    /// IAM: an unexpected server failure (500).
+    ServiceFailure,
 }
 
 impl AwsErrorCode {
@@ -162,6 +192,20 @@ impl AwsErrorCode {
             Self::InvalidTimeRangeException => "InvalidTimeRangeException",
             Self::InvalidMaxResultsException => "InvalidMaxResultsException",
             Self::InvalidEventCategoryException => "InvalidEventCategoryException",
+            Self::NoSuchEntity => "NoSuchEntity",
+            Self::EntityAlreadyExists => "EntityAlreadyExists",
+            Self::DeleteConflict => "DeleteConflict",
+            Self::LimitExceeded => "LimitExceeded",
+            Self::MalformedPolicyDocument => "MalformedPolicyDocument",
+            Self::ValidationError => "ValidationError",
+            Self::InvalidInput => "InvalidInput",
+            Self::AccessDenied => "AccessDenied",
+            Self::ExpiredToken => "ExpiredToken",
+            Self::ExpiredTokenException => "ExpiredTokenException",
+            Self::RegionDisabledException => "RegionDisabledException",
+            Self::PackedPolicyTooLarge => "PackedPolicyTooLarge",
+            Self::InvalidAction => "InvalidAction",
+            Self::ServiceFailure => "ServiceFailure",
         }
     }
 
@@ -172,9 +216,24 @@ impl AwsErrorCode {
             Self::InternalServiceError
             | Self::KMSInternalException
             | Self::KeyUnavailableException
-            | Self::InternalServerError => 500,
+            | Self::InternalServerError
+            | Self::ServiceFailure => 500,
             Self::DependencyTimeoutException => 503,
+            Self::NoSuchEntity => 404,
+            Self::EntityAlreadyExists | Self::DeleteConflict | Self::LimitExceeded => 409,
+            Self::AccessDenied | Self::RegionDisabledException => 403,
             _ => 400,
+        }
+    }
+
+    /// The HTTP status a Query-protocol service (IAM, STS) sends for this code. IAM's own
+    /// codes carry their documented statuses (`NoSuchEntity` 404, `EntityAlreadyExists`,
+    /// `DeleteConflict` and `LimitExceeded` 409); access denials are 403 there, where the
+    /// JSON services answer `AccessDeniedException` with 400.
+    pub fn status_query(self) -> u16 {
+        match self {
+            Self::AccessDeniedException => 403,
+            other => other.status(),
         }
     }
 }
