@@ -7,7 +7,8 @@
 # prints one table and writes it as JSON under target/bench/.
 #
 # Environment: DURATION (s, default 10), WARMUP (s, default 2), CONNECTIONS (default "16 64"),
-# SCENARIOS (default "sm-get sm-put"), PEERS (default "coffer baseline moto").
+# SCENARIOS (default "sm-get sm-put"), PEERS (default "coffer coffer-audit baseline moto";
+# coffer-audit is the same server with a file audit device, to measure what the audit costs).
 # Exit status is non-zero only when a target's operations error, never because it is slow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 CONNECTIONS="${CONNECTIONS:-16 64}"
 SCENARIOS="${SCENARIOS:-sm-get sm-put}"
-PEERS="${PEERS:-coffer baseline moto}"
+PEERS="${PEERS:-coffer coffer-audit baseline moto}"
 OUT="$CARGO_TARGET_DIR/bench"
 VENV="${BENCH_VENV:-$ROOT/.bench-venv}"
 mkdir -p "$OUT"
@@ -38,25 +39,33 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 1 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
 declare -A ENDPOINT AKID SECRET
-if [[ " $PEERS " == *" coffer "* ]]; then
+# start_coffer NAME [AUDIT]: a production-like Coffer (durable redb storage, initialized and
+# unsealed through the operator CLI), with a file audit device when AUDIT is set.
+start_coffer() {
+    local name=$1 audit=${2:-} port init key
     port=$(free_port)
-    cat >"$WORK/coffer.toml" <<TOML
+    cat >"$WORK/$name.toml" <<TOML
 [listener]
 address = "127.0.0.1:$port"
 dangerous_plaintext_http = true
 [storage]
-path = "$WORK/coffer.redb"
+path = "$WORK/$name.redb"
 TOML
-    "$BIN/coffer" server --config "$WORK/coffer.toml" >"$WORK/coffer.out" 2>"$WORK/coffer.err" &
+    if [ -n "$audit" ]; then
+        printf '[[audit]]\ntype = "file"\npath = "%s"\n' "$WORK/$name-audit.log" >>"$WORK/$name.toml"
+    fi
+    "$BIN/coffer" server --config "$WORK/$name.toml" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=($!)
     wait_port "$port"
     init=$("$BIN/coffer" operator init --address "http://127.0.0.1:$port" --shares 1 --threshold 1 --json)
     key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys_base64"][0])' "$init")
     "$BIN/coffer" operator unseal --address "http://127.0.0.1:$port" "$key" >/dev/null
-    ENDPOINT[coffer]="http://127.0.0.1:$port"
-    AKID[coffer]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_access_key_id"])' "$init")
-    SECRET[coffer]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_secret_access_key"])' "$init")
-fi
+    ENDPOINT[$name]="http://127.0.0.1:$port"
+    AKID[$name]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_access_key_id"])' "$init")
+    SECRET[$name]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_secret_access_key"])' "$init")
+}
+if [[ " $PEERS " == *" coffer "* ]]; then start_coffer coffer; fi
+if [[ " $PEERS " == *" coffer-audit "* ]]; then start_coffer coffer-audit audit; fi
 if [[ " $PEERS " == *" baseline "* ]]; then
     port=$(free_port)
     "$BIN/coffer-bench-baseline" --listen "127.0.0.1:$port" >"$WORK/baseline.out" 2>&1 &
@@ -111,13 +120,15 @@ for r in rows:
     ratio = ""
     if r["target"] == "coffer" and key in ceiling:
         ratio = f'{r["rps"] / ceiling[key]:.0%} of ceiling'
+    elif r["target"] == "coffer-audit" and key in coffer and coffer[key] > 0:
+        ratio = f'{r["rps"] / coffer[key]:.0%} of coffer without audit'
     elif r["target"] not in ("coffer", "baseline") and key in coffer and r["rps"] > 0:
         ratio = f'coffer {coffer[key] / r["rps"]:.1f}x'
     table.append({**r, "ratio": ratio})
-hdr = f'{"operation":<8} {"conns":>5} {"target":<9} {"req/s":>10} {"p50 ms":>8} {"p99 ms":>8} {"errors":>6}  ratio'
+hdr = f'{"operation":<8} {"conns":>5} {"target":<12} {"req/s":>10} {"p50 ms":>8} {"p99 ms":>8} {"errors":>6}  ratio'
 print(); print(hdr); print("-" * len(hdr))
 for r in table:
-    print(f'{r["scenario"]:<8} {r["connections"]:>5} {r["target"]:<9} {r["rps"]:>10.0f} {r["p50_us"]/1000:>8.2f} '
+    print(f'{r["scenario"]:<8} {r["connections"]:>5} {r["target"]:<12} {r["rps"]:>10.0f} {r["p50_us"]/1000:>8.2f} '
           f'{r["p99_us"]/1000:>8.2f} {r["errors"]:>6}  {r["ratio"]}')
 json.dump(table, open(os.path.join(out, "results.json"), "w"), indent=2)
 print(f"\nwritten: {os.path.join(out, 'results.json')}")
