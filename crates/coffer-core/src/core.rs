@@ -22,6 +22,9 @@ use crate::authz::{PolicyCache, PolicyParser, RequestEnv, TrustEvaluator};
 use crate::identity::{Identities, TokenEntry};
 use crate::{AwsService, Clock, CoreError};
 
+/// How long an expired STS session is kept before the background job removes it.
+const EXPIRED_SESSION_GRACE: time::Duration = time::Duration::days(1);
+
 /// Settings the binary chooses when it builds the core.
 #[derive(Clone, Debug)]
 pub struct CoreOptions {
@@ -473,7 +476,9 @@ impl Core {
         if expired > 0 {
             tracing::info!(expired, "deleted parameters whose Expiration policy passed");
         }
-        let sessions = self.iam.purge_expired_sessions(ctx.now).await?;
+        // Expired sessions are kept a day, so their callers hear "expired" rather than
+        // "invalid" for a while, as from AWS.
+        let sessions = self.iam.purge_expired_sessions(ctx.now - EXPIRED_SESSION_GRACE).await?;
         if sessions > 0 {
             tracing::info!(sessions, "removed expired STS sessions");
         }
