@@ -191,6 +191,8 @@ impl Check {
 /// What a secret look-up found.
 struct SecretFacts {
     arn: String,
+    /// The account that owns the secret (from its ARN).
+    account: String,
     kms_key_id: Option<String>,
     tags: Vec<(String, String)>,
     policy: Option<CompiledPolicy>,
@@ -313,7 +315,10 @@ impl Core {
             }
         }
         let allowed = if principal.is_root() {
+            // The root is allowed in its own account unless explicitly denied; elsewhere it
+            // needs what anyone needs (the other account's resource policy).
             decision.effect != DecisionEffect::ExplicitDeny
+                && (check.resource_account == principal.account_id || decision.is_allowed())
         } else {
             decision.is_allowed()
         };
@@ -560,8 +565,8 @@ impl Core {
         Ok(checks)
     }
 
-    fn secret_check(&self, action: &str, facts: &SecretFacts, input: &Value, account: &str) -> Check {
-        let mut c = Check::new(action, facts.arn.clone(), account);
+    fn secret_check(&self, action: &str, facts: &SecretFacts, input: &Value, _account: &str) -> Check {
+        let mut c = Check::new(action, facts.arn.clone(), &facts.account);
         c.resource_policy = facts.policy.clone();
         c.context.push(("secretsmanager:SecretId".into(), facts.arn.clone()));
         if let Some(stage) = str_field(input, "VersionStage") {
@@ -596,7 +601,20 @@ impl Core {
     /// A secret's ARN, key, tags and resource policy; for a secret that does not exist (or
     /// cannot be read), the ARN pattern of its name and nothing else.
     async fn secret_facts(&self, ctx: &RequestContext, id: &str) -> SecretFacts {
+        // A full ARN may name another account: look the secret up where it lives.
+        let owner = secret_owner(id, &ctx.account_id);
+        let owner_ctx;
+        let ctx = if owner == ctx.account_id {
+            ctx
+        } else {
+            owner_ctx = RequestContext {
+                account_id: owner.clone(),
+                ..ctx.clone()
+            };
+            &owner_ctx
+        };
         let fallback = || SecretFacts {
+            account: owner.clone(),
             arn: if id.starts_with("arn:") {
                 id.to_string()
             } else {
@@ -638,6 +656,7 @@ impl Core {
             Err(_) => None,
         };
         SecretFacts {
+            account: owner.clone(),
             kms_key_id: str_field(&d, "KmsKeyId").map(str::to_string),
             arn,
             tags,
@@ -689,6 +708,18 @@ impl Core {
             policy,
         }
     }
+}
+
+/// The account a `SecretId` belongs to: the account field of a full ARN, else `caller`.
+pub(crate) fn secret_owner(id: &str, caller: &str) -> String {
+    if id.starts_with("arn:")
+        && let Some(account) = id.split(':').nth(4)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return account.to_string();
+    }
+    caller.to_string()
 }
 
 /// The key a KMS request names: `KeyId`, `TargetKeyId` (aliases), `SourceKeyId`, or the key

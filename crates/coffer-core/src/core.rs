@@ -289,6 +289,21 @@ impl Core {
         self.audit.is_configured()
     }
 
+    /// Creates another account (root token only) with a fresh root access key, shown once.
+    /// Accounts are isolated: one sees another's resources only where a resource or key
+    /// policy grants it. Returns `(account id, access key id, secret access key)`.
+    pub async fn create_account(&self, token: Option<&str>) -> Result<(String, String, SecretBytes), CoreError> {
+        self.require_root_token(token).await?;
+        let now = self.clock.now();
+        let mut account_id = Identities::generate_account_id()?;
+        while self.iam.account_exists(&account_id).await? {
+            account_id = Identities::generate_account_id()?;
+        }
+        self.iam.create_account(&account_id, now).await?;
+        let (akid, secret) = self.iam.create_root_access_key(&account_id, None, now).await?;
+        Ok((account_id, akid, secret))
+    }
+
     /// Adds a new barrier key term; new writes use it, old data stays readable.
     pub async fn rotate(&self, token: Option<&str>) -> Result<u32, CoreError> {
         self.require_root_token(token).await?;
@@ -352,9 +367,16 @@ impl Core {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let ctx = self.request_context(principal, region);
+        let mut ctx = self.request_context(principal, region);
         self.authorize_aws(principal, &ctx, service, operation, &input, env)
             .await?;
+        // A secret of another account, named by its ARN, that the authorization allowed (its
+        // resource policy grants this caller): the operation runs where the secret lives.
+        if service == AwsService::SecretsManager
+            && let Some(id) = input.get("SecretId").and_then(Value::as_str)
+        {
+            ctx.account_id = crate::authz::secret_owner(id, &ctx.account_id);
+        }
         if service == AwsService::SecretsManager
             && operation == "PutResourcePolicy"
             && input.get("BlockPublicPolicy").and_then(Value::as_bool) == Some(true)

@@ -487,3 +487,77 @@ async fn assumed_role_sessions_have_the_role_permissions_and_expire() {
     let out = query(&c, &session, "sts", &[("Action", "GetCallerIdentity")]).await;
     assert_eq!(xml_tag(&out.text, "Code"), "ExpiredToken", "{}", out.text);
 }
+
+#[tokio::test]
+async fn two_accounts_are_isolated_unless_a_resource_policy_grants() {
+    let (_p, c) = start_dev(&[]);
+    let arn = create_secret(&c, "team-a/secret", json!({})).await;
+    // A second account, made with the operator CLI (root token).
+    let out = std::process::Command::new(crate::support::bin())
+        .args([
+            "operator",
+            "account",
+            "create",
+            "--json",
+            "--address",
+            &c.endpoint,
+            "--token",
+            &c.root_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b_account = created["account_id"].as_str().unwrap().to_string();
+    assert_ne!(b_account, c.account_id);
+    let b = Creds {
+        akid: created["access_key_id"].as_str().unwrap().to_string(),
+        secret: created["secret_access_key"].as_str().unwrap().to_string(),
+        token: None,
+    };
+    let who = query(&c, &b, "sts", &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(xml_tag(&who.text, "Arn"), format!("arn:aws:iam::{b_account}:root"));
+    // Without the token the endpoint refuses.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/sys/coffer/accounts", c.endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+
+    // B sees nothing of A's.
+    let list = sm(&c, &b, "ListSecrets", json!({})).await;
+    assert_eq!(
+        list.body["SecretList"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        list.text
+    );
+    let out = sm(&c, &b, "GetSecretValue", json!({"SecretId": arn})).await;
+    assert_denied(&out, "secretsmanager:GetSecretValue");
+    let out = sm(&c, &b, "GetSecretValue", json!({"SecretId": "team-a/secret"})).await;
+    assert_eq!(out.body["__type"], "ResourceNotFoundException", "{}", out.text);
+
+    // A grants B's account read access through the secret's resource policy.
+    let grant = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{b_account}:root")},
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*"}]});
+    let out = sm(
+        &c,
+        &root(&c),
+        "PutResourcePolicy",
+        json!({"SecretId": "team-a/secret", "ResourcePolicy": grant.to_string()}),
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.text);
+    let out = sm(&c, &b, "GetSecretValue", json!({"SecretId": arn})).await;
+    assert_eq!(out.status, 200, "{}", out.text);
+    assert_eq!(out.body["SecretString"], "value-of-team-a/secret");
+    // Only what was granted.
+    let out = sm(&c, &b, "DescribeSecret", json!({"SecretId": arn})).await;
+    assert_denied(&out, "secretsmanager:DescribeSecret");
+    let out = sm(&c, &b, "PutSecretValue", json!({"SecretId": arn, "SecretString": "x"})).await;
+    assert_denied(&out, "secretsmanager:PutSecretValue");
+}
