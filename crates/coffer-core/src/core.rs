@@ -527,3 +527,57 @@ impl Core {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use base64::Engine as _;
+    use coffer_storage::memory::MemoryBackend;
+
+    use super::*;
+
+    /// A root key stored by a version before IAM (`sys/access-keys/<AKID>`) keeps working after
+    /// an upgrade: unseal moves it into the IAM engine and deletes the old record.
+    #[tokio::test]
+    async fn legacy_root_keys_move_into_iam_at_unseal() {
+        let core = Core::new(Arc::new(MemoryBackend::new()), CoreOptions::default());
+        let out = core.init(1, 1).await.unwrap();
+        let share = out.unseal_keys[0].expose().to_string();
+        core.unseal(&share).await.unwrap();
+        let rec = serde_json::json!({
+            "account_id": "111122223333",
+            "principal_arn": "arn:aws:iam::111122223333:root",
+            "is_root": true,
+            "secret": base64::engine::general_purpose::STANDARD.encode(b"legacy-secret"),
+            "status": "Active",
+            "created": 0,
+        });
+        let akid = "AKIALEGACY0000000000";
+        core.sys
+            .put(
+                &format!("access-keys/{akid}"),
+                SecretBytes::new(serde_json::to_vec(&rec).unwrap()),
+            )
+            .await
+            .unwrap();
+        core.seal(Some(out.root.root_token.expose())).await.unwrap();
+        core.unseal(&share).await.unwrap();
+
+        match core.resolve_access_key(akid, None).await.unwrap() {
+            KeyResolution::Valid(k) => {
+                assert_eq!(k.principal.arn, "arn:aws:iam::111122223333:root");
+                assert_eq!(k.secret.expose(), b"legacy-secret");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(core.sys.get(&format!("access-keys/{akid}")).await.unwrap().is_none());
+        assert!(matches!(
+            core.resolve_access_key(&out.root.access_key_id, None).await.unwrap(),
+            KeyResolution::Valid(_)
+        ));
+        assert!(matches!(
+            core.resolve_access_key("AKIANOSUCHKEY0000000", None).await.unwrap(),
+            KeyResolution::Unknown
+        ));
+    }
+}
