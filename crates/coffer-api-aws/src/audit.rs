@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use coffer_audit::{AuditEvent, IdentityType, UserIdentity};
-use coffer_core::{AccessKey, AwsService};
+use coffer_core::{AwsService, PrincipalKind, ResolvedKey};
 use http::HeaderMap;
 use serde_json::Value;
 
@@ -48,16 +48,16 @@ impl Record {
         }
     }
 
-    pub(crate) fn authenticated(&mut self, key: &AccessKey, region: &str) {
+    pub(crate) fn authenticated(&mut self, key: &ResolvedKey, region: &str) {
         let p = &key.principal;
         self.region = region.to_string();
         self.identity = Some(UserIdentity {
-            identity_type: if p.is_root {
-                IdentityType::Root
-            } else {
-                IdentityType::IamUser
+            identity_type: match p.kind {
+                PrincipalKind::Root => IdentityType::Root,
+                PrincipalKind::User { .. } => IdentityType::IamUser,
+                PrincipalKind::AssumedRole { .. } => IdentityType::AssumedRole,
             },
-            principal_id: Some(p.account_id.clone()),
+            principal_id: Some(p.user_id()),
             arn: Some(p.arn.clone()),
             account_id: Some(p.account_id.clone()),
             access_key_id: Some(key.access_key_id.clone()),

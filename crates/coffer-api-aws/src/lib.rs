@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::post;
-use coffer_core::{AwsService, Core, CoreError};
+use coffer_core::{AwsService, Core, CoreError, KeyResolution, RequestEnv, ResolvedKey};
 use coffer_sigv4::{SignedRequest, SigningKeyCache};
 use serde_json::Value;
 
@@ -29,6 +29,8 @@ pub use wire::{AwsWireError, error_response, json_response};
 pub struct AwsFrontEnd {
     core: Arc<Core>,
     signing_keys: SigningKeyCache,
+    /// Whether the listener is TLS (`aws:SecureTransport`).
+    secure_transport: bool,
 }
 
 /// The routes of the AWS front end: `POST /`, plus `POST /moto-api/reset` (refused unless the
@@ -36,9 +38,16 @@ pub struct AwsFrontEnd {
 /// `into_make_service_with_connect_info::<SocketAddr>()`: the caller's address goes into the
 /// audit log.
 pub fn router(core: Arc<Core>) -> Router {
+    router_with_transport(core, false)
+}
+
+/// [`router`], telling the authorizer whether requests arrive over TLS
+/// (`aws:SecureTransport`).
+pub fn router_with_transport(core: Arc<Core>, secure_transport: bool) -> Router {
     let state = Arc::new(AwsFrontEnd {
         core,
         signing_keys: SigningKeyCache::default(),
+        secure_transport,
     });
     Router::new()
         .route("/", post(handle))
@@ -82,7 +91,11 @@ async fn handle(
         return query::handle(&fe, peer, &method, &uri, &headers, &body, &request_id).await;
     }
     let mut rec = audit::Record::new(&target);
-    let result = serve(&fe, &method, &uri, &headers, &body, &target, &mut rec).await;
+    let env = RequestEnv {
+        source_ip: Some(peer.ip()),
+        secure_transport: fe.secure_transport,
+    };
+    let result = serve(&fe, &method, &uri, &headers, &body, &target, &env, &mut rec).await;
     if fe.core.audit_enabled() {
         let (ok, err) = match &result {
             Ok(v) => (Some(v), None),
@@ -103,7 +116,22 @@ async fn handle(
 /// Why a request failed authentication.
 pub(crate) enum AuthError {
     SigV4(coffer_sigv4::SigV4Error),
+    /// A session key whose session has expired.
+    Expired,
     Core(CoreError),
+}
+
+/// The message AWS sends with `ExpiredToken` / `ExpiredTokenException`.
+pub(crate) const EXPIRED_MESSAGE: &str = "The security token included in the request is expired";
+
+/// The session token a request carries (`X-Amz-Security-Token` header or query parameter).
+fn session_token(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()) {
+        return Some(v.to_string());
+    }
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "X-Amz-Security-Token")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Verifies the request's SigV4 signature against an access key Coffer issued.
@@ -113,11 +141,19 @@ pub(crate) async fn authenticate(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(coffer_sigv4::AuthHeader, Arc<coffer_core::AccessKey>), AuthError> {
+) -> Result<(coffer_sigv4::AuthHeader, Arc<ResolvedKey>), AuthError> {
     let auth = coffer_sigv4::parse_authorization(headers).map_err(AuthError::SigV4)?;
-    let key = match fe.core.access_key(&auth.credential.access_key_id).await {
-        Ok(Some(k)) => k,
-        Ok(None) => return Err(AuthError::SigV4(coffer_sigv4::SigV4Error::UnrecognizedClient)),
+    let token = session_token(uri, headers);
+    let key = match fe
+        .core
+        .resolve_access_key(&auth.credential.access_key_id, token.as_deref())
+        .await
+    {
+        Ok(KeyResolution::Valid(k)) => k,
+        Ok(KeyResolution::Unknown | KeyResolution::InvalidToken) => {
+            return Err(AuthError::SigV4(coffer_sigv4::SigV4Error::UnrecognizedClient));
+        }
+        Ok(KeyResolution::Expired) => return Err(AuthError::Expired),
         Err(e) => return Err(AuthError::Core(e)),
     };
     let req = SignedRequest {
@@ -140,6 +176,7 @@ pub(crate) async fn authenticate(
     Ok((auth, key))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     fe: &AwsFrontEnd,
     method: &Method,
@@ -147,6 +184,7 @@ async fn serve(
     headers: &HeaderMap,
     body: &[u8],
     target: &str,
+    env: &RequestEnv,
     rec: &mut audit::Record,
 ) -> Result<Value, AwsWireError> {
     // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
@@ -155,6 +193,10 @@ async fn serve(
         .await
         .map_err(|e| match e {
             AuthError::SigV4(e) => AwsWireError::from_sigv4(e),
+            AuthError::Expired => AwsWireError::from_core(&CoreError::Aws(coffer_core::AwsError::new(
+                coffer_core::AwsErrorCode::ExpiredTokenException,
+                EXPIRED_MESSAGE,
+            ))),
             AuthError::Core(e) => AwsWireError::from_core(&e),
         })?;
     rec.authenticated(&key, &auth.credential.region);
@@ -169,7 +211,7 @@ async fn serve(
     let input = wire::parse_body(body)?;
     rec.input(service, &input);
     fe.core
-        .handle_aws(&key.principal, &auth.credential.region, service, operation, input)
+        .handle_aws(&key.principal, &auth.credential.region, service, operation, input, env)
         .await
         .map_err(|e: CoreError| AwsWireError::from_core(&e).for_service(service))
 }

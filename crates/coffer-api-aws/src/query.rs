@@ -1,7 +1,6 @@
 //! The AWS Query protocol: a form-encoded `POST /` with `Action=...&Version=...`, answered in
-//! XML. STS and IAM speak it. Today it serves STS `GetCallerIdentity`, which the AWS Secrets
-//! Manager Agent and many test fixtures call at start-up; IAM and `AssumeRole` come with the
-//! access-control work.
+//! XML. STS and IAM speak it: every action is authorized by the core and run by the IAM
+//! engine (`coffer-iam`), whose XML and error documents are sent as they are.
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +11,11 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
+use coffer_core::RequestEnv;
+use coffer_core::coffer_iam::{error_response, with_request_id};
+
 use crate::audit::Record;
-use crate::{AuthError, AwsFrontEnd, authenticate};
+use crate::{AuthError, AwsFrontEnd, EXPIRED_MESSAGE, authenticate};
 
 const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -34,7 +36,11 @@ pub(crate) async fn handle(
         .unwrap_or_default();
     let mut rec = Record::new(&action);
     rec.note_claimed_key(headers);
-    let (resp, error) = respond(fe, method, uri, headers, body, request_id, &params, &mut rec).await;
+    let env = RequestEnv {
+        source_ip: Some(peer.ip()),
+        secure_transport: fe.secure_transport,
+    };
+    let (resp, error) = respond(fe, method, uri, headers, body, request_id, &params, &env, &mut rec).await;
     if fe.core.audit_enabled() {
         let input = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
         rec.set_input(input);
@@ -58,6 +64,7 @@ async fn respond(
     body: &[u8],
     request_id: &str,
     params: &[(String, String)],
+    env: &RequestEnv,
     rec: &mut Record,
 ) -> (Response, Option<(String, String)>) {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
@@ -71,43 +78,44 @@ async fn respond(
                 failed(code, &e.message()),
             );
         }
+        Err(AuthError::Expired) => {
+            return (
+                xml_error("ExpiredToken", EXPIRED_MESSAGE, StatusCode::BAD_REQUEST, request_id),
+                failed("ExpiredToken", EXPIRED_MESSAGE),
+            );
+        }
         Err(AuthError::Core(e)) => return (core_error(&e, request_id), failed("ServiceUnavailable", &e.to_string())),
     };
     rec.authenticated(&key, &auth.credential.region);
-    rec.set_service(&auth.credential.service);
+    let service = auth.credential.service.clone();
+    rec.set_service(&service);
     let action = param("Action").unwrap_or_default();
-    match (auth.credential.service.as_str(), action) {
-        ("sts", "GetCallerIdentity") => {
-            let p = &key.principal;
-            let user_id = if p.is_root {
-                p.account_id.clone()
-            } else {
-                key.access_key_id.clone()
-            };
-            let body = format!(
-                "<GetCallerIdentityResponse xmlns=\"{STS_NS}\"><GetCallerIdentityResult>\
-                 <Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>\
-                 </GetCallerIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>\
-                 </GetCallerIdentityResponse>",
-                escape(&p.arn),
-                escape(&user_id),
-                escape(&p.account_id),
-                escape(request_id),
-            );
-            (xml(StatusCode::OK, body, request_id), None)
-        }
-        (_, "") => (
+    if action.is_empty() {
+        return (
             xml_error("MissingAction", "Missing Action", StatusCode::BAD_REQUEST, request_id),
             failed("MissingAction", "Missing Action"),
-        ),
-        (_, other) => {
-            let version = param("Version").unwrap_or_default();
-            let message = format!("Could not find operation {other} for version {version}");
-            (
-                xml_error("InvalidAction", &message, StatusCode::BAD_REQUEST, request_id),
-                failed("InvalidAction", &message),
-            )
+        );
+    }
+    if service != "iam" && service != "sts" {
+        let version = param("Version").unwrap_or_default();
+        let message = format!("Could not find operation {action} for version {version}");
+        return (
+            xml_error("InvalidAction", &message, StatusCode::BAD_REQUEST, request_id),
+            failed("InvalidAction", &message),
+        );
+    }
+    match fe
+        .core
+        .handle_iam(&key.principal, &auth.credential.region, &service, action, params, env)
+        .await
+    {
+        Ok(doc) => (xml(StatusCode::OK, with_request_id(&doc, request_id), request_id), None),
+        Err(CoreError::Aws(e)) => {
+            let (status, body) = error_response(&service, &e, request_id);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            (xml(status, body, request_id), failed(e.code.as_str(), &e.message))
         }
+        Err(e) => (core_error(&e, request_id), failed("ServiceUnavailable", &e.to_string())),
     }
 }
 

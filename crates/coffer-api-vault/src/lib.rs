@@ -28,6 +28,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/rotate", post(rotate).put(rotate))
         .route("/v1/sys/key-status", get(key_status))
         .route("/v1/sys/coffer/clock", post(advance_clock))
+        .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
         .with_state(core)
 }
 
@@ -225,6 +226,21 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
         Ok(s) => {
             let term = s.key_term.unwrap_or(0);
             Json(json!({ "term": term, "data": { "term": term } })).into_response()
+        }
+        Err(e) => core_error(&e),
+    }
+}
+
+/// Root token only: creates an account and returns its id and root access key (shown once).
+async fn create_account(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.create_account(token(&headers).as_deref()).await {
+        Ok((account_id, akid, secret)) => {
+            let data = json!({
+                "account_id": account_id,
+                "access_key_id": akid,
+                "secret_access_key": String::from_utf8_lossy(secret.expose()),
+            });
+            Json(json!({ "data": data })).into_response()
         }
         Err(e) => core_error(&e),
     }

@@ -14,9 +14,16 @@ use coffer_storage::view::StorageView;
 use coffer_storage::{DynBackend, DynStorage};
 use serde_json::Value;
 
+use coffer_iam::{IamEngine, KeyResolution, Principal};
+use parking_lot::Mutex;
+
 use crate::audit::{Audit, AuditDeviceSpec};
+use crate::authz::{PolicyCache, PolicyParser, RequestEnv, TrustEvaluator};
 use crate::identity::{Identities, TokenEntry};
-use crate::{AccessKey, AwsService, Clock, CoreError, Principal};
+use crate::{AwsService, Clock, CoreError};
+
+/// How long an expired STS session is kept before the background job removes it.
+const EXPIRED_SESSION_GRACE: time::Duration = time::Duration::days(1);
 
 /// Settings the binary chooses when it builds the core.
 #[derive(Clone, Debug)]
@@ -74,9 +81,15 @@ pub struct InitOutput {
 pub struct Core {
     barrier: Arc<Barrier>,
     identities: Identities,
-    secrets: Arc<SecretsEngine>,
+    /// Accounts, IAM users/roles/groups/policies, access keys and STS sessions.
+    pub(crate) iam: Arc<IamEngine>,
+    /// Compiled identity policies per principal.
+    pub(crate) policy_cache: PolicyCache,
+    /// Dev mode: the account and fixed root key to re-create after a reset.
+    dev_root: Mutex<Option<(String, String, SecretBytes)>>,
+    pub(crate) secrets: Arc<SecretsEngine>,
     ssm: SsmEngine,
-    kms: Arc<KmsEngine>,
+    pub(crate) kms: Arc<KmsEngine>,
     audit: Audit,
     /// The `sys/` view, for the core's own records (audit device keys and chain heads).
     sys: DynStorage,
@@ -90,6 +103,11 @@ impl Core {
         let plain: DynStorage = barrier.clone();
         let sys: DynStorage = Arc::new(StorageView::new(plain.clone(), "sys/"));
         let identities = Identities::new(sys.clone());
+        let iam = Arc::new(
+            IamEngine::new(Arc::new(StorageView::new(sys.clone(), "iam/")))
+                .with_validator(Arc::new(PolicyParser))
+                .with_trust_check(Arc::new(TrustEvaluator)),
+        );
         // One KMS engine owns every key; Secrets Manager and Parameter Store encrypt their
         // values under its keys (envelope encryption), so a key's state governs access.
         let kms = Arc::new(KmsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/kms/"))));
@@ -102,6 +120,9 @@ impl Core {
         Arc::new(Self {
             barrier,
             identities,
+            iam,
+            policy_cache: PolicyCache::default(),
+            dev_root: Mutex::new(None),
             secrets,
             ssm,
             kms,
@@ -164,20 +185,18 @@ impl Core {
     }
 
     async fn create_root_credentials(&self, dev: DevInit) -> Result<RootCredentials, CoreError> {
-        let now = self.clock.now().unix_timestamp();
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
         let account_id = match dev.account_id {
             Some(a) => a,
             None => Identities::generate_account_id()?,
         };
-        self.identities.create_account(&account_id, now).await?;
-        let (access_key_id, secret_access_key) = match dev.access_key {
-            Some(k) => k,
-            None => Identities::generate_access_key()?,
-        };
-        let principal = Principal::root(&account_id);
-        self.identities
-            .store_access_key(&access_key_id, &secret_access_key, &principal, now)
-            .await?;
+        self.iam.create_account(&account_id, now_t).await?;
+        let fixed = dev.access_key.clone();
+        let (access_key_id, secret_access_key) = self.iam.create_root_access_key(&account_id, fixed, now_t).await?;
+        if dev.access_key.is_some() || self.options.dev_mode {
+            *self.dev_root.lock() = Some((account_id.clone(), access_key_id.clone(), secret_access_key.clone()));
+        }
         let root_token = match dev.root_token {
             Some(t) => t,
             None => Identities::generate_token()?,
@@ -205,9 +224,24 @@ impl Core {
             .await?;
         let status = self.seal_status().await?;
         if !status.sealed {
+            self.migrate_legacy_keys().await?;
             self.open_audit().await?;
         }
         Ok(status)
+    }
+
+    /// Moves root access keys stored before the IAM engine existed into it (once).
+    async fn migrate_legacy_keys(&self) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        for (akid, account, secret) in self.identities.legacy_root_keys().await? {
+            self.iam.create_account(&account, now).await?;
+            self.iam
+                .create_root_access_key(&account, Some((akid.clone(), secret)), now)
+                .await?;
+            self.identities.delete_legacy_key(&akid).await?;
+            tracing::info!(account = %account, "moved a root access key into the IAM engine");
+        }
+        Ok(())
     }
 
     /// Forgets the unseal shares submitted so far.
@@ -229,7 +263,8 @@ impl Core {
     fn seal_now(&self) {
         self.audit.close();
         self.barrier.seal();
-        self.identities.clear_cache();
+        self.iam.invalidate_cache();
+        self.policy_cache.clear();
     }
 
     /// Opens the audit devices once the barrier is unsealed. A server that cannot audit must
@@ -252,6 +287,21 @@ impl Core {
     /// Whether audit devices are configured.
     pub fn audit_enabled(&self) -> bool {
         self.audit.is_configured()
+    }
+
+    /// Creates another account (root token only) with a fresh root access key, shown once.
+    /// Accounts are isolated: one sees another's resources only where a resource or key
+    /// policy grants it. Returns `(account id, access key id, secret access key)`.
+    pub async fn create_account(&self, token: Option<&str>) -> Result<(String, String, SecretBytes), CoreError> {
+        self.require_root_token(token).await?;
+        let now = self.clock.now();
+        let mut account_id = Identities::generate_account_id()?;
+        while self.iam.account_exists(&account_id).await? {
+            account_id = Identities::generate_account_id()?;
+        }
+        self.iam.create_account(&account_id, now).await?;
+        let (akid, secret) = self.iam.create_root_access_key(&account_id, None, now).await?;
+        Ok((account_id, akid, secret))
     }
 
     /// Adds a new barrier key term; new writes use it, old data stays readable.
@@ -279,15 +329,32 @@ impl Core {
         self.identities.token(token).await
     }
 
-    /// Looks up an access key for SigV4 verification.
-    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<Arc<AccessKey>>, CoreError> {
+    /// Resolves an access key (and, for session keys, the `X-Amz-Security-Token`) for SigV4
+    /// verification. Session expiry is judged on the core's clock (the dev clock moves it).
+    pub async fn resolve_access_key(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<KeyResolution, CoreError> {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        self.identities.access_key(access_key_id).await
+        Ok(self
+            .iam
+            .resolve_access_key(access_key_id, session_token, self.clock.now())
+            .await?)
     }
 
-    /// Handles one authenticated AWS request.
+    fn request_context(&self, principal: &Principal, region: &str) -> RequestContext {
+        RequestContext {
+            account_id: principal.account_id.clone(),
+            region: region.to_string(),
+            principal_arn: principal.arn.clone(),
+            now: self.clock.now(),
+        }
+    }
+
+    /// Handles one authenticated AWS request: authorizes it, then runs it.
     pub async fn handle_aws(
         &self,
         principal: &Principal,
@@ -295,22 +362,60 @@ impl Core {
         service: AwsService,
         operation: &str,
         input: Value,
+        env: &RequestEnv,
     ) -> Result<Value, CoreError> {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let ctx = RequestContext {
-            account_id: principal.account_id.clone(),
-            region: region.to_string(),
-            principal_arn: principal.arn.clone(),
-            now: self.clock.now(),
-        };
+        let mut ctx = self.request_context(principal, region);
+        self.authorize_aws(principal, &ctx, service, operation, &input, env)
+            .await?;
+        // A secret of another account, named by its ARN, that the authorization allowed (its
+        // resource policy grants this caller): the operation runs where the secret lives.
+        if service == AwsService::SecretsManager
+            && let Some(id) = input.get("SecretId").and_then(Value::as_str)
+        {
+            ctx.account_id = crate::authz::secret_owner(id, &ctx.account_id);
+        }
+        if service == AwsService::SecretsManager
+            && operation == "PutResourcePolicy"
+            && input.get("BlockPublicPolicy").and_then(Value::as_bool) == Some(true)
+            && let Some(doc) = input.get("ResourcePolicy").and_then(Value::as_str)
+            && let Ok(policy) = coffer_policy::compile_json(doc, coffer_policy::PolicyKind::Resource, "resource-policy")
+            && coffer_policy::is_public(&policy)
+        {
+            return Err(coffer_engines::AwsError::new(
+                coffer_engines::AwsErrorCode::PublicPolicyException,
+                "You can't attach a resource-based policy that allows broad access to the secret.",
+            )
+            .into());
+        }
         match service {
             AwsService::SecretsManager => Ok(self.secrets.handle(&ctx, operation, input).await?),
             AwsService::Ssm => Ok(self.ssm.handle(&ctx, operation, input).await?),
             AwsService::Kms => Ok(self.kms.handle(&ctx, operation, input).await?),
             AwsService::CloudTrail => self.cloudtrail(&ctx, operation, input),
         }
+    }
+
+    /// Handles one authenticated IAM or STS (Query protocol) request: authorizes it, then runs
+    /// it in the IAM engine. Returns the XML document with the request id placeholder.
+    pub async fn handle_iam(
+        &self,
+        principal: &Principal,
+        region: &str,
+        service: &str,
+        action: &str,
+        params: &[(String, String)],
+        env: &RequestEnv,
+    ) -> Result<String, CoreError> {
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        let ctx = self.request_context(principal, region);
+        self.authorize_query(principal, &ctx, service, action, params, env)
+            .await?;
+        Ok(self.iam.handle(&ctx, service, action, params).await?)
     }
 
     /// CloudTrail: `LookupEvents` over the audit log, limited to the caller's account.
@@ -344,6 +449,18 @@ impl Core {
         self.secrets.reset().await?;
         self.ssm.reset().await?;
         self.kms.reset().await?;
+        // IAM too (moto's reset forgets users and roles), then the dev account and its key
+        // again, so the fixed dev credentials keep working.
+        self.iam.reset().await?;
+        self.policy_cache.clear();
+        let dev_root = self.dev_root.lock().clone();
+        if let Some((account, akid, secret)) = dev_root {
+            let now = self.clock.now();
+            self.iam.create_account(&account, now).await?;
+            self.iam
+                .create_root_access_key(&account, Some((akid, secret)), now)
+                .await?;
+        }
         Ok(())
     }
 
@@ -381,6 +498,12 @@ impl Core {
         if expired > 0 {
             tracing::info!(expired, "deleted parameters whose Expiration policy passed");
         }
+        // Expired sessions are kept a day, so their callers hear "expired" rather than
+        // "invalid" for a while, as from AWS.
+        let sessions = self.iam.purge_expired_sessions(ctx.now - EXPIRED_SESSION_GRACE).await?;
+        if sessions > 0 {
+            tracing::info!(sessions, "removed expired STS sessions");
+        }
         let changed = self.kms.background(ctx.now).await?;
         if changed > 0 {
             tracing::info!(changed, "KMS keys deleted after their waiting period or rotated");
@@ -402,5 +525,59 @@ impl Core {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use base64::Engine as _;
+    use coffer_storage::memory::MemoryBackend;
+
+    use super::*;
+
+    /// A root key stored by a version before IAM (`sys/access-keys/<AKID>`) keeps working after
+    /// an upgrade: unseal moves it into the IAM engine and deletes the old record.
+    #[tokio::test]
+    async fn legacy_root_keys_move_into_iam_at_unseal() {
+        let core = Core::new(Arc::new(MemoryBackend::new()), CoreOptions::default());
+        let out = core.init(1, 1).await.unwrap();
+        let share = out.unseal_keys[0].expose().to_string();
+        core.unseal(&share).await.unwrap();
+        let rec = serde_json::json!({
+            "account_id": "111122223333",
+            "principal_arn": "arn:aws:iam::111122223333:root",
+            "is_root": true,
+            "secret": base64::engine::general_purpose::STANDARD.encode(b"legacy-secret"),
+            "status": "Active",
+            "created": 0,
+        });
+        let akid = "AKIALEGACY0000000000";
+        core.sys
+            .put(
+                &format!("access-keys/{akid}"),
+                SecretBytes::new(serde_json::to_vec(&rec).unwrap()),
+            )
+            .await
+            .unwrap();
+        core.seal(Some(out.root.root_token.expose())).await.unwrap();
+        core.unseal(&share).await.unwrap();
+
+        match core.resolve_access_key(akid, None).await.unwrap() {
+            KeyResolution::Valid(k) => {
+                assert_eq!(k.principal.arn, "arn:aws:iam::111122223333:root");
+                assert_eq!(k.secret.expose(), b"legacy-secret");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(core.sys.get(&format!("access-keys/{akid}")).await.unwrap().is_none());
+        assert!(matches!(
+            core.resolve_access_key(&out.root.access_key_id, None).await.unwrap(),
+            KeyResolution::Valid(_)
+        ));
+        assert!(matches!(
+            core.resolve_access_key("AKIANOSUCHKEY0000000", None).await.unwrap(),
+            KeyResolution::Unknown
+        ));
     }
 }

@@ -1,4 +1,4 @@
-//! Identities: the principals that can call Coffer, their access keys and their tokens.
+//! Vault tokens (access keys, accounts and principals live in `coffer-iam`).
 //!
 //! Access keys (for SigV4) and tokens (for the Vault API) are stored through the barrier
 //! under `sys/`. A token is stored under the SHA-256 of its value, never in clear: tokens are
@@ -6,70 +6,33 @@
 //! secret has to be stored recoverably (SigV4 is an HMAC keyed by it), so it is only ever
 //! stored encrypted by the barrier and held in memory in a [`SecretBytes`].
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use base64::Engine as _;
 use coffer_crypto::{SecretBytes, random};
 use coffer_storage::DynStorage;
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 
 const ACCESS_KEYS: &str = "access-keys/";
 const TOKENS: &str = "tokens/";
-const ACCOUNTS: &str = "accounts/";
 
-/// Who is calling.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Principal {
-    /// The 12-digit account.
-    pub account_id: String,
-    /// `arn:aws:iam::<account>:root` or `arn:aws:iam::<account>:user/<name>`.
-    pub arn: String,
-    /// True for the account root (all permissions).
-    pub is_root: bool,
-}
-
-impl Principal {
-    pub fn root(account_id: &str) -> Self {
-        Self {
-            account_id: account_id.to_string(),
-            arn: format!("arn:aws:iam::{account_id}:root"),
-            is_root: true,
-        }
-    }
-}
-
-/// An access key as the SigV4 verifier needs it.
-pub struct AccessKey {
-    pub access_key_id: String,
-    pub secret: SecretBytes,
-    pub principal: Principal,
-}
-
+/// A root access key record written before IAM existed (`sys/access-keys/<AKID>`); read
+/// once at unseal to move it into the IAM engine, then deleted.
 #[derive(Serialize, Deserialize)]
 struct StoredAccessKey {
     account_id: String,
-    principal_arn: String,
     is_root: bool,
     /// Base64 of the secret access key. Only ever written through the barrier.
     secret: String,
-    status: String,
-    created: i64,
 }
+
+/// A legacy root key to migrate: `(access key id, account id, secret)`.
+pub(crate) type LegacyRootKey = (String, String, SecretBytes);
 
 #[derive(Serialize, Deserialize)]
 struct StoredToken {
     account_id: String,
     policies: Vec<String>,
-    created: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredAccount {
-    account_id: String,
     created: i64,
 }
 
@@ -86,34 +49,16 @@ impl TokenEntry {
     }
 }
 
-/// Access keys, tokens and accounts, over a `sys/` storage view, with a read cache.
+/// Vault tokens over a `sys/` storage view (access keys and accounts live in the IAM engine).
 pub struct Identities {
     storage: DynStorage,
-    keys: RwLock<HashMap<String, Arc<AccessKey>>>,
 }
 
-/// Characters of an access key id after its `AKIA` prefix, as AWS uses.
-const AKID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 impl Identities {
     pub fn new(storage: DynStorage) -> Self {
-        Self {
-            storage,
-            keys: RwLock::new(HashMap::new()),
-        }
-    }
-
-    /// Forgets every cached key (on seal and reset).
-    pub fn clear_cache(&self) {
-        self.keys.write().clear();
-    }
-
-    /// A new random access key id (`AKIA` + 16 characters) and 40-character secret.
-    pub fn generate_access_key() -> Result<(String, SecretBytes), CoreError> {
-        let id = format!("AKIA{}", random::string_from(AKID_ALPHABET, 16)?);
-        let secret = random::string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40)?;
-        Ok((id, SecretBytes::new(secret.into_bytes())))
+        Self { storage }
     }
 
     /// A new random token, `hvs.` + 24 base62 characters.
@@ -127,64 +72,31 @@ impl Identities {
         Ok(format!("{first}{}", random::string_from(b"0123456789", 11)?))
     }
 
-    pub async fn create_account(&self, account_id: &str, now: i64) -> Result<(), CoreError> {
-        let rec = StoredAccount {
-            account_id: account_id.to_string(),
-            created: now,
-        };
-        self.put_json(&format!("{ACCOUNTS}{account_id}"), &rec).await
+    /// Root access keys stored by earlier versions, for migration into the IAM engine.
+    pub(crate) async fn legacy_root_keys(&self) -> Result<Vec<LegacyRootKey>, CoreError> {
+        let mut out = Vec::new();
+        for key in self.storage.scan(ACCESS_KEYS, None, 10_000).await? {
+            let Some(raw) = self.storage.get(&key).await? else {
+                continue;
+            };
+            let rec: StoredAccessKey = serde_json::from_slice(raw.expose())
+                .map_err(|e| CoreError::Internal(format!("access key record: {e}")))?;
+            if !rec.is_root {
+                continue;
+            }
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(rec.secret.as_bytes())
+                .map_err(|_| CoreError::Internal("access key record: bad secret encoding".into()))?;
+            let akid = key.strip_prefix(ACCESS_KEYS).unwrap_or(&key).to_string();
+            out.push((akid, rec.account_id, SecretBytes::new(secret)));
+        }
+        Ok(out)
     }
 
-    pub async fn store_access_key(
-        &self,
-        access_key_id: &str,
-        secret: &SecretBytes,
-        principal: &Principal,
-        now: i64,
-    ) -> Result<(), CoreError> {
-        let rec = StoredAccessKey {
-            account_id: principal.account_id.clone(),
-            principal_arn: principal.arn.clone(),
-            is_root: principal.is_root,
-            secret: base64::engine::general_purpose::STANDARD.encode(secret.expose()),
-            status: "Active".into(),
-            created: now,
-        };
-        self.put_json(&format!("{ACCESS_KEYS}{access_key_id}"), &rec).await?;
-        self.keys.write().remove(access_key_id);
+    /// Deletes a migrated legacy access key record.
+    pub(crate) async fn delete_legacy_key(&self, access_key_id: &str) -> Result<(), CoreError> {
+        self.storage.delete(&format!("{ACCESS_KEYS}{access_key_id}")).await?;
         Ok(())
-    }
-
-    /// Looks up an active access key, from the cache or storage.
-    pub async fn access_key(&self, access_key_id: &str) -> Result<Option<Arc<AccessKey>>, CoreError> {
-        if let Some(k) = self.keys.read().get(access_key_id) {
-            return Ok(Some(k.clone()));
-        }
-        if access_key_id.is_empty() || access_key_id.contains('/') {
-            return Ok(None);
-        }
-        let Some(raw) = self.storage.get(&format!("{ACCESS_KEYS}{access_key_id}")).await? else {
-            return Ok(None);
-        };
-        let rec: StoredAccessKey =
-            serde_json::from_slice(raw.expose()).map_err(|e| CoreError::Internal(format!("access key record: {e}")))?;
-        if rec.status != "Active" {
-            return Ok(None);
-        }
-        let secret = base64::engine::general_purpose::STANDARD
-            .decode(rec.secret.as_bytes())
-            .map_err(|_| CoreError::Internal("access key record: bad secret encoding".into()))?;
-        let key = Arc::new(AccessKey {
-            access_key_id: access_key_id.to_string(),
-            secret: SecretBytes::new(secret),
-            principal: Principal {
-                account_id: rec.account_id,
-                arn: rec.principal_arn,
-                is_root: rec.is_root,
-            },
-        });
-        self.keys.write().insert(access_key_id.to_string(), key.clone());
-        Ok(Some(key))
     }
 
     pub async fn store_token(&self, token: &str, entry: &TokenEntry, now: i64) -> Result<(), CoreError> {

@@ -3,23 +3,27 @@
 //! [`Core`] owns the barrier (seal state and encryption at rest), the identity store (access
 //! keys and tokens), the engines mounted on the barrier, and the background jobs. Protocol
 //! front ends (`coffer-api-aws`, `coffer-api-vault`) authenticate a caller through
-//! [`Core::access_key`] / [`Core::token`] and then call [`Core::handle_aws`]; they never touch
+//! [`Core::resolve_access_key`] / [`Core::token`] and then call [`Core::handle_aws`] (or
+//! [`Core::handle_iam`] for IAM/STS), which authorize the request before any engine runs; they never touch
 //! storage or engines directly.
 
 mod audit;
+mod authz;
 mod clock;
 mod core;
 mod error;
 mod identity;
 
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
+pub use crate::authz::RequestEnv;
 pub use crate::clock::Clock;
 pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
 pub use crate::error::CoreError;
-pub use crate::identity::{AccessKey, Principal};
 pub use coffer_audit;
 pub use coffer_barrier::SealStatus;
 pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
+pub use coffer_iam;
+pub use coffer_iam::{KeyResolution, Principal, PrincipalKind, ResolvedKey};
 
 /// The AWS services Coffer answers on `POST /`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

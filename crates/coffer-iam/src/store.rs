@@ -35,6 +35,12 @@ impl IamEngine {
         result
     }
 
+    /// A counter bumped by every write: callers caching derived data (compiled policies)
+    /// key it by this to notice changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// Forgets every cached access key (also on seal and reset).
     pub fn invalidate_cache(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);

@@ -172,6 +172,12 @@ impl KmsEngine {
     }
 }
 
+/// The key id a symmetric ciphertext blob names (Decrypt needs no `KeyId`); `None` when the
+/// blob is not one of ours. For authorization, which must know the key before decrypting.
+pub fn ciphertext_key_id(ciphertext: &[u8]) -> Option<String> {
+    blob::parse(ciphertext).map(|b| b.key_id)
+}
+
 /// Lets the other engines hold the KMS engine as their [`KeyService`].
 pub fn as_key_service(engine: std::sync::Arc<KmsEngine>) -> std::sync::Arc<dyn KeyService> {
     engine

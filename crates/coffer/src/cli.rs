@@ -152,4 +152,19 @@ pub enum OperatorCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Manages accounts (needs the root token).
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Creates an account; prints its id and root access key exactly once.
+    Create {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }

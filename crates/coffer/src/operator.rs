@@ -6,7 +6,7 @@ use std::io::BufRead as _;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{ClientArgs, OperatorCommand};
+use crate::cli::{AccountCommand, ClientArgs, OperatorCommand};
 
 pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
     match cmd {
@@ -38,6 +38,22 @@ pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
             let r = c.send(reqwest::Method::PUT, "sys/rotate", None, true).await?;
             let term = r.get("term").and_then(Value::as_u64).unwrap_or(0);
             println!("Rotated the encryption key: new writes use key term {term}; older data stays readable.");
+            Ok(0)
+        }
+        OperatorCommand::Account(AccountCommand::Create { client, json }) => {
+            let c = Client::new(&client)?;
+            let r = c.send(reqwest::Method::POST, "sys/coffer/accounts", None, true).await?;
+            let data = r.get("data").cloned().unwrap_or(Value::Null);
+            if json {
+                println!("{data}");
+            } else {
+                let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                println!("Account id:             {}", s("account_id"));
+                println!("Root access key id:     {}", s("access_key_id"));
+                println!("Root secret access key: {}", s("secret_access_key"));
+                println!();
+                println!("The secret access key is shown only this once.");
+            }
             Ok(0)
         }
     }

@@ -64,9 +64,9 @@ fn init_logging() {
 }
 
 /// Every API on one router.
-fn app(core: Arc<Core>) -> Router {
+fn app(core: Arc<Core>, secure_transport: bool) -> Router {
     Router::new()
-        .merge(coffer_api_aws::router(core.clone()))
+        .merge(coffer_api_aws::router_with_transport(core.clone(), secure_transport))
         .merge(coffer_api_vault::router(core))
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
@@ -187,7 +187,7 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
-    serve_plain(listener, app(core)).await
+    serve_plain(listener, app(core, false)).await
 }
 
 fn dev_file(root: &RootCredentials, unseal_key: &SecretString) -> DevCredentialsFile {
@@ -295,7 +295,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
     core.spawn_background();
-    let router = app(core);
+    let router = app(core, matches!(cfg.transport, Transport::Tls { .. }));
     match cfg.transport {
         Transport::DangerousPlaintext => serve_plain(tokio::net::TcpListener::from_std(std_listener)?, router).await,
         Transport::Tls { cert, key } => serve_tls(std_listener, router, &cert, &key).await,

@@ -6,6 +6,7 @@
 mod support;
 
 mod audit;
+mod authz;
 mod dev_mode;
 mod kms;
 mod production;
