@@ -173,6 +173,9 @@ struct Check {
     resource_policy: Option<CompiledPolicy>,
     key_policy: Option<CompiledPolicy>,
     context: Vec<(String, String)>,
+    /// The resource as a denial names it, when that must differ from `resource` (a secret is
+    /// named as the caller named it, so a denial says nothing about whether it exists).
+    shown: Option<String>,
 }
 
 impl Check {
@@ -184,6 +187,7 @@ impl Check {
             resource_policy: None,
             key_policy: None,
             context: Vec::new(),
+            shown: None,
         }
     }
 }
@@ -332,7 +336,8 @@ impl Core {
             reason = ?decision.reason,
             "request denied"
         );
-        Err(denial(query, &principal.arn, &check.action, &check.resource, &decision))
+        let shown = check.shown.as_deref().unwrap_or(&check.resource);
+        Err(denial(query, &principal.arn, &check.action, shown, &decision))
     }
 
     /// Authorizes one JSON-protocol request before it reaches its engine.
@@ -568,6 +573,16 @@ impl Core {
     fn secret_check(&self, action: &str, facts: &SecretFacts, input: &Value, _account: &str) -> Check {
         let mut c = Check::new(action, facts.arn.clone(), &facts.account);
         c.resource_policy = facts.policy.clone();
+        // A denial names the secret as the caller did: the full ARN of an existing secret
+        // (with its random suffix) would tell a denied caller that it exists.
+        if let Some(id) = str_field(input, "SecretId").or_else(|| str_field(input, "Name")) {
+            c.shown = Some(if id.starts_with("arn:") {
+                id.to_string()
+            } else {
+                let region = facts.arn.split(':').nth(3).unwrap_or_default();
+                ResourceType::Secret.arn("aws", region, &facts.account, id)
+            });
+        }
         c.context.push(("secretsmanager:SecretId".into(), facts.arn.clone()));
         if let Some(stage) = str_field(input, "VersionStage") {
             c.context

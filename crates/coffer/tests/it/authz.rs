@@ -205,6 +205,20 @@ async fn identity_policy_allows_its_resources_and_denies_the_rest() {
 
     let denied = sm(&c, &user, "GetSecretValue", json!({"SecretId": "prod/db-password"})).await;
     assert_denied(&denied, "secretsmanager:GetSecretValue");
+    // A denial reads the same whether or not the secret exists: no hint about existence.
+    let missing = sm(
+        &c,
+        &user,
+        "GetSecretValue",
+        json!({"SecretId": "prod/no-such-password"}),
+    )
+    .await;
+    assert_denied(&missing, "secretsmanager:GetSecretValue");
+    assert_eq!(
+        denied.text.replace("prod/db-password", "NAME"),
+        missing.text.replace("prod/no-such-password", "NAME"),
+        "the denial of an existing secret differs from a missing one's"
+    );
     assert!(
         denied
             .text
