@@ -7,6 +7,7 @@
 
 pub mod aws_error;
 pub mod contracts;
+pub mod input;
 pub mod secrets;
 
 pub use aws_error::{AwsError, AwsErrorCode};

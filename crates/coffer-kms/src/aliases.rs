@@ -9,7 +9,7 @@ use coffer_storage::Write;
 use serde_json::{Value, json};
 
 use crate::KmsEngine;
-use crate::input::{Input, check_len, validation};
+use crate::input::{Input, KmsInput, check_len, validation};
 use crate::model::{self, AliasRecord, KeyRecord};
 use crate::store::{self, KeyRef, ensure_not_pending_deletion, parse_key_ref};
 

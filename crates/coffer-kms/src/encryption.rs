@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::KmsEngine;
 use crate::blob;
 use crate::crypto;
-use crate::input::{Input, check_enum, check_len, check_range};
+use crate::input::{Input, KmsInput, check_enum, check_len, check_range};
 use crate::model::KeyRecord;
 use crate::spec::{ALL_ENCRYPTION_ALGORITHMS, ALL_KEY_PAIR_SPECS, KeySpec, KeyUsage};
 use crate::store::{ensure_usable, ensure_usage, internal, invalid_state};
@@ -302,7 +302,7 @@ impl KmsEngine {
     ) -> Result<Value, AwsError> {
         let key_id = input.key_id("KeyId")?;
         let context = input.context("EncryptionContext")?;
-        let n = input.int("NumberOfBytes")?;
+        let n = input.integer("NumberOfBytes")?;
         let spec = input.string("KeySpec")?;
         if let Some(s) = &spec {
             check_enum(s, &["AES_256", "AES_128"], "KeySpec")?;
@@ -393,7 +393,7 @@ impl KmsEngine {
 
 pub(crate) fn generate_random(input: &Input) -> Result<Value, AwsError> {
     let n = input
-        .int("NumberOfBytes")?
+        .integer("NumberOfBytes")?
         .ok_or_else(|| AwsError::validation("NumberOfBytes is required."))?;
     check_range(n, 1, 1024, "NumberOfBytes")?;
     if input.string("CustomKeyStoreId")?.is_some() {

@@ -13,7 +13,7 @@ use coffer_storage::Write;
 use serde_json::{Value, json};
 
 use crate::KmsEngine;
-use crate::input::{Input, check_enum, check_len};
+use crate::input::{Input, KmsInput, check_enum, check_len};
 use crate::model::{self, GrantConstraints, GrantRecord, KeyRecord};
 use crate::store::{self, ensure_not_pending_deletion, internal, not_found};
 

@@ -7,7 +7,7 @@ use coffer_storage::Write;
 use serde_json::{Value, json};
 
 use crate::KmsEngine;
-use crate::input::{Input, check_enum, check_len, check_range};
+use crate::input::{Input, KmsInput, check_enum, check_len, check_range};
 use crate::model::{self, KeyRecord, Tag};
 use crate::spec;
 use crate::store::{self, ensure_not_pending_deletion, invalid_state};
@@ -174,7 +174,7 @@ impl KmsEngine {
     }
 
     pub(crate) async fn schedule_key_deletion(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {
-        let window = input.int("PendingWindowInDays")?.unwrap_or(30);
+        let window = input.integer("PendingWindowInDays")?.unwrap_or(30);
         check_range(window, 7, 30, "PendingWindowInDays")?;
         let _guard = self.write.lock().await;
         let mut rec = self.key_for_update(ctx, input).await?;

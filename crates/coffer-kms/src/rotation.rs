@@ -7,7 +7,7 @@ use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 use serde_json::{Value, json};
 
 use crate::KmsEngine;
-use crate::input::{Input, check_enum, check_range};
+use crate::input::{Input, KmsInput, check_enum, check_range};
 use crate::keys::ensure_customer_managed;
 use crate::model::{self, KeyRecord};
 use crate::spec::KeySpec;
@@ -31,7 +31,7 @@ fn ensure_rotatable(rec: &KeyRecord) -> Result<(), AwsError> {
 
 impl KmsEngine {
     pub(crate) async fn enable_key_rotation(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {
-        let period = input.int("RotationPeriodInDays")?.unwrap_or(365);
+        let period = input.integer("RotationPeriodInDays")?.unwrap_or(365);
         check_range(period, 90, 2560, "RotationPeriodInDays")?;
         let _guard = self.write.lock().await;
         let mut rec = self.key_for_update(ctx, input).await?;

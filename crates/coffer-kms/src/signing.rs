@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::KmsEngine;
 use crate::crypto;
-use crate::input::{Input, check_enum, check_len, required};
+use crate::input::{Input, KmsInput, check_enum, check_len, required};
 use crate::model::KeyRecord;
 use crate::spec::{ALL_MAC_ALGORITHMS, ALL_SIGNING_ALGORITHMS, KeyUsage};
 use crate::store::{ensure_usable, ensure_usage};
