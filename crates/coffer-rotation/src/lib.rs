@@ -18,12 +18,18 @@
 //!   with unit `hour`, `hours`, `day` or `days`, at most every four hours, at most 999
 //!   days; `cron(Minutes Hours Day-of-month Month Day-of-week Year)` with minutes `0` and
 //!   year `*`, exactly one of day-of-month / day-of-week `?`, day-of-week 1–7 = SUN–SAT,
-//!   `L`, `DAYL`, `#` and `/` increments; "a cron expression that includes increments of
+//!   `L` (last day of month; alone in day-of-week, Saturday), `DAYL`, `#` and `/`
+//!   increments; "a cron expression that includes increments of
 //!   hours resets each day"; for a schedule in hours the window must be no longer than
 //!   the hours between rotations, for one in days the start hour plus the window must be
 //!   at most 24.
 //! * **`DescribeSecret`** (`NextRotationDate`): "rotation is scheduled to occur on or
-//!   before this date", so it is reported as the last second of the next window.
+//!   before this date", so it is reported as the last second of the next window. A
+//!   published `describe-secret` transcript agrees: `AutomaticallyAfterDays` 30, value
+//!   last changed 2026-02-03 → `NextRotationDate` 2026-03-05T23:59:59Z (see the test).
+//!
+//! The caller passes as `last_rotated` the later of `LastRotatedDate` and the last
+//! manual value change; this crate does not know about versions.
 //!
 //! # Choices where the documents are silent
 //!
@@ -264,6 +270,12 @@ fn parse_cron(expr: &str, inner: &str) -> Result<Schedule, ScheduleError> {
         .sloppy_ranges(true)
         .dom_and_dow(false)
         .build();
+    // AWS: "Use L to specify the last day of the week" (Saturday); croner only knows
+    // `L` after a weekday.
+    let mut fields = fields.clone();
+    if fields[4] == "L" {
+        fields[4] = "7";
+    }
     let cron = parser
         .parse(&format!("0 {}", fields.join(" ")))
         .map_err(|e| bad(&format!("{e}.")))?;

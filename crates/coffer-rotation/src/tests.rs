@@ -244,7 +244,7 @@ fn windows() {
             end: datetime!(2026-01-16 0:00 UTC),
         },
     ];
-    for c in cases {
+    for c in cases.into_iter().chain(more_windows(created)) {
         let s = sched(c.days, c.expr, c.dur);
         let w = s.next_window(c.after, c.last, c.created);
         let label = format!("{:?} {:?} {:?} after {}", c.days, c.expr, c.dur, c.after);
@@ -446,4 +446,64 @@ proptest! {
         let nrd = s.next_rotation_date(after, last, created);
         prop_assert!(w.start <= nrd && nrd < w.end);
     }
+}
+
+/// Day-of-week forms from the "Rotation schedules" table, and a published
+/// `DescribeSecret` transcript.
+fn more_windows(created: OffsetDateTime) -> Vec<Case> {
+    let daily = |expr: &'static str, after, start: OffsetDateTime| Case {
+        days: None,
+        expr: Some(expr),
+        dur: None,
+        created,
+        last: None,
+        after,
+        start,
+        end: midnight(start) + Duration::days(1),
+    };
+    vec![
+        // Last Sunday of the month.
+        daily(
+            "cron(0 0 ? * SUNL *)",
+            datetime!(2026-01-05 0:00 UTC),
+            datetime!(2026-01-25 0:00 UTC),
+        ),
+        // Bare L in day-of-week: the last day of the week, Saturday.
+        daily(
+            "cron(0 0 ? * L *)",
+            datetime!(2026-01-05 0:00 UTC),
+            datetime!(2026-01-10 0:00 UTC),
+        ),
+        // 1/2: days 1, 3, 5, 7 = SUN, TUE, THU, SAT; 2026-01-05 is a Monday.
+        daily(
+            "cron(0 0 ? * 1/2 *)",
+            datetime!(2026-01-05 0:00 UTC),
+            datetime!(2026-01-06 0:00 UTC),
+        ),
+        daily(
+            "cron(0 0 ? * 1/2 *)",
+            datetime!(2026-01-10 0:00 UTC),
+            datetime!(2026-01-11 0:00 UTC),
+        ),
+        // Last weekday of the month: 2026-01-31 is a Saturday.
+        daily(
+            "cron(0 0 LW * ? *)",
+            datetime!(2026-01-05 0:00 UTC),
+            datetime!(2026-01-30 0:00 UTC),
+        ),
+        // AWS answered NextRotationDate 2026-03-06T00:59:59+01:00 (= 2026-03-05T23:59:59Z)
+        // for AutomaticallyAfterDays 30 after the value was last changed on 2026-02-03
+        // (16:34Z, a PutSecretValue, which counts as a rotation): the whole UTC day
+        // 30 days later, reported as its last second.
+        Case {
+            days: Some(30),
+            expr: None,
+            dur: None,
+            created: datetime!(2026-02-01 16:35:48 UTC),
+            last: Some(datetime!(2026-02-03 16:34:02 UTC)),
+            after: datetime!(2026-02-03 16:42:24 UTC),
+            start: datetime!(2026-03-05 0:00 UTC),
+            end: datetime!(2026-03-06 0:00 UTC),
+        },
+    ]
 }
