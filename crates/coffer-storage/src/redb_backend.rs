@@ -1,8 +1,12 @@
 //! The embedded default backend: one redb file, one table of `&str -> &[u8]`.
 //!
 //! Every write transaction commits with [`Durability::Immediate`], so an `Ok` means the data
-//! is on disk. `batch` is one transaction. redb is synchronous, so every call runs on tokio's
-//! blocking pool through [`tokio::task::spawn_blocking`] and never stalls an async worker.
+//! is on disk. `batch` is one transaction. redb is synchronous. Writes (which fsync) and
+//! `list`/`scan` (which may walk many keys) run on tokio's blocking pool through
+//! [`tokio::task::spawn_blocking`]. A point read runs inline: it is an MVCC lookup that redb
+//! answers from its page cache in microseconds, and a hop to the blocking pool and back (two
+//! thread switches) cost more than the read itself. Every request reads several records, so
+//! those hops were most of the CPU a `GetSecretValue` used.
 //!
 //! `list` and `scan` are range queries over the ordered table. `list` skips over each child
 //! directory with one seek instead of walking every key below it, so listing a level costs
@@ -78,14 +82,11 @@ impl RedbBackend {
 #[async_trait]
 impl PhysicalBackend for RedbBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let key = key.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend_err)?;
-            let table = txn.open_table(TABLE).map_err(backend_err)?;
-            let value = table.get(key.as_str()).map_err(backend_err)?;
-            Ok(value.map(|v| v.value().to_vec()))
-        })
-        .await
+        // Inline on purpose: see the module documentation.
+        let txn = self.db.begin_read().map_err(backend_err)?;
+        let table = txn.open_table(TABLE).map_err(backend_err)?;
+        let value = table.get(key).map_err(backend_err)?;
+        Ok(value.map(|v| v.value().to_vec()))
     }
 
     async fn put(&self, key: &str, value: Vec<u8>) -> Result<()> {
