@@ -9,8 +9,10 @@ use coffer_core::{AwsService, PrincipalKind, ResolvedKey};
 use http::HeaderMap;
 use serde_json::Value;
 
-/// The facts about one request, filled in as it is served.
+/// The facts about one request, filled in as it is served. Built with `capture = false` (no
+/// audit device), it records nothing, so unaudited servers copy nothing.
 pub(crate) struct Record {
+    capture: bool,
     target: String,
     service: String,
     operation: String,
@@ -21,12 +23,13 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    pub(crate) fn new(target: &str) -> Self {
+    pub(crate) fn new(target: &str, capture: bool) -> Self {
         let (prefix, operation) = target.rsplit_once('.').unwrap_or((target, ""));
         let service = AwsService::from_target_prefix(prefix)
             .map(|s| s.signing_name().to_string())
             .unwrap_or_else(|| prefix.to_string());
         Self {
+            capture,
             target: target.to_string(),
             service,
             operation: operation.to_string(),
@@ -75,7 +78,9 @@ impl Record {
 
     pub(crate) fn input(&mut self, service: AwsService, input: &Value) {
         self.service = service.signing_name().to_string();
-        self.input = Some(input.clone());
+        if self.capture {
+            self.input = Some(input.clone());
+        }
     }
 
     /// The audit event for this request and its outcome.
@@ -84,7 +89,7 @@ impl Record {
         request_id: &str,
         peer: SocketAddr,
         headers: &HeaderMap,
-        response: Option<&Value>,
+        response: Option<Value>,
         error: Option<(&str, &str)>,
     ) -> AuditEvent {
         let identity = self.identity.unwrap_or_else(|| UserIdentity {
@@ -114,10 +119,10 @@ impl Record {
             event = event.request(input);
         }
         if let Some(v) = response {
-            if let Some(arn) = resource_arn(v) {
+            if let Some(arn) = resource_arn(&v) {
                 event = event.resource(arn, resource_type(&self.service), account.clone());
             }
-            event = event.response(v.clone());
+            event = event.response(v);
         }
         if let Some((code, message)) = error {
             event = event.error(code, message);

@@ -90,27 +90,30 @@ async fn handle(
     if target.is_empty() && is_form {
         return query::handle(&fe, peer, &method, &uri, &headers, &body, &request_id).await;
     }
-    let mut rec = audit::Record::new(&target);
+    let audited = fe.core.audit_enabled();
+    let mut rec = audit::Record::new(&target, audited);
     let env = RequestEnv {
         source_ip: Some(peer.ip()),
         secure_transport: fe.secure_transport,
     };
     let result = serve(&fe, &method, &uri, &headers, &body, &target, &env, &mut rec).await;
-    if fe.core.audit_enabled() {
-        let (ok, err) = match &result {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some((e.code(), e.message()))),
-        };
+    // The answer is serialized first, so the audit event can take the response by value.
+    let (response, ok, err) = match result {
+        Ok(v) => (json_response(&v, &request_id), Some(v), None),
+        Err(e) => {
+            let err = Some((e.code(), e.message().to_string()));
+            (e.into_response(&request_id), None, err)
+        }
+    };
+    if audited {
+        let err = err.as_ref().map(|(c, m)| (*c, m.as_str()));
         let event = rec.into_event(&request_id, peer, &headers, ok, err);
         if let Err(e) = fe.core.audit_log(&event) {
             tracing::error!(error = %e, "request not recorded by any audit device: failing it");
             return AwsWireError::from_core(&e).into_response(&request_id);
         }
     }
-    match result {
-        Ok(v) => json_response(&v, &request_id),
-        Err(e) => e.into_response(&request_id),
-    }
+    response
 }
 
 /// Why a request failed authentication.

@@ -34,7 +34,7 @@ pub(crate) async fn handle(
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let mut rec = Record::new(&action);
+    let mut rec = Record::new(&action, fe.core.audit_enabled());
     rec.note_claimed_key(headers);
     let env = RequestEnv {
         source_ip: Some(peer.ip()),
