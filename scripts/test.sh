@@ -20,6 +20,9 @@ cargo test --workspace --locked
 
 section "Python venv: aws CLI, boto3, pytest"
 cargo build -p coffer --locked
+# The README's first command is `cargo run --release -- server --dev`: `cargo run` must pick
+# the server binary on its own.
+cargo run --locked --quiet -- --version
 if [ ! -x "$VENV_DIR/bin/python" ]; then
     python3 -m venv "$VENV_DIR"
 fi
