@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use coffer_crypto::SecretBytes;
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
+use coffer_storage::Storage;
+use coffer_storage::fault::FailingStorage;
 use coffer_storage::memory::MemoryStorage;
-use coffer_storage::{Storage, StorageError, Write};
 use time::{Duration, OffsetDateTime};
 
 use crate::*;
@@ -1349,52 +1350,15 @@ async fn accounts_are_isolated() {
 
 // ---- failures, secrecy ----
 
-/// A storage whose batches fail while `failing` is set.
-struct FailingStorage {
-    inner: MemoryStorage,
-    failing: AtomicBool,
-}
-
-#[async_trait]
-impl Storage for FailingStorage {
-    async fn get(&self, key: &str) -> coffer_storage::Result<Option<SecretBytes>> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: SecretBytes) -> coffer_storage::Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StorageError::Backend("injected failure".into()));
-        }
-        self.inner.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> coffer_storage::Result<()> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> coffer_storage::Result<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> coffer_storage::Result<Vec<String>> {
-        self.inner.scan(prefix, after, limit).await
-    }
-    async fn batch(&self, writes: Vec<Write>) -> coffer_storage::Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StorageError::Backend("injected failure".into()));
-        }
-        self.inner.batch(writes).await
-    }
-}
-
 #[tokio::test]
 async fn failed_writes_change_nothing() {
-    let storage = Arc::new(FailingStorage {
-        inner: MemoryStorage::new(),
-        failing: AtomicBool::new(false),
-    });
+    let storage = Arc::new(FailingStorage::new());
     let t = T::with_storage(storage.clone());
     let (akid, _) = t.user_with_key("u").await;
     t.ok("CreateGroup", &[("GroupName", "g")]).await;
     valid(t.resolve(&akid, None).await);
 
-    storage.failing.store(true, Ordering::SeqCst);
+    storage.set_failing(true);
     let e = t.err("CreateUser", &[("UserName", "v")]).await;
     assert_code(&e, AwsErrorCode::ServiceFailure, 500);
     assert!(
@@ -1417,7 +1381,7 @@ async fn failed_writes_change_nothing() {
         .await
         .is_err()
     );
-    storage.failing.store(false, Ordering::SeqCst);
+    storage.set_failing(false);
 
     assert_code(
         &t.err("GetUser", &[("UserName", "v")]).await,

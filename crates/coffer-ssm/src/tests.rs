@@ -5,17 +5,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use coffer_crypto::SecretString;
 use coffer_crypto::aead::{self, Key256};
-use coffer_crypto::{SecretBytes, SecretString};
 use coffer_engines::contracts::{
     DataKey, Decrypted, EncryptionContext, KeyService, ReferencedSecret, SecretReader, SecretValue,
 };
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
+use coffer_storage::Storage;
+use coffer_storage::fault::FailingStorage;
 use coffer_storage::memory::MemoryStorage;
-use coffer_storage::{Storage, StorageError, Write};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -144,48 +145,6 @@ impl SecretReader for TestSecrets {
             value: SecretValue::String(SecretString::new(value.clone())),
             metadata: json!({"ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{secret_id}-AbCdEf"), "Name": secret_id}),
         })
-    }
-}
-
-/// A storage that fails every write while `fail` is set.
-struct FailingStorage {
-    inner: MemoryStorage,
-    fail: AtomicBool,
-    writes: AtomicUsize,
-}
-
-#[async_trait]
-impl Storage for FailingStorage {
-    async fn get(&self, key: &str) -> coffer_storage::Result<Option<SecretBytes>> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: SecretBytes) -> coffer_storage::Result<()> {
-        self.gate()?;
-        self.inner.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> coffer_storage::Result<()> {
-        self.gate()?;
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> coffer_storage::Result<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> coffer_storage::Result<Vec<String>> {
-        self.inner.scan(prefix, after, limit).await
-    }
-    async fn batch(&self, writes: Vec<Write>) -> coffer_storage::Result<()> {
-        self.gate()?;
-        self.inner.batch(writes).await
-    }
-}
-
-impl FailingStorage {
-    fn gate(&self) -> coffer_storage::Result<()> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StorageError::Backend("injected".into()));
-        }
-        Ok(())
     }
 }
 
@@ -992,14 +951,10 @@ async fn expiration_policy_deletes_the_parameter_when_it_passes() {
 
 #[tokio::test]
 async fn a_failed_write_changes_nothing() {
-    let storage = Arc::new(FailingStorage {
-        inner: MemoryStorage::new(),
-        fail: AtomicBool::new(false),
-        writes: AtomicUsize::new(0),
-    });
+    let storage = Arc::new(FailingStorage::new());
     let t = T::with_storage(storage.clone());
     t.put("a", "one", "String").await;
-    storage.fail.store(true, Ordering::SeqCst);
+    storage.set_failing(true);
     let e = t
         .err("PutParameter", json!({"Name": "a", "Value": "two", "Overwrite": true}))
         .await;
@@ -1011,7 +966,7 @@ async fn a_failed_write_changes_nothing() {
             .code
             == AwsErrorCode::InternalServiceError
     );
-    storage.fail.store(false, Ordering::SeqCst);
+    storage.set_failing(false);
     assert_eq!(t.value("a").await, "one");
     let h = t.ok("GetParameterHistory", json!({"Name": "a"})).await;
     assert_eq!(h["Parameters"].as_array().unwrap().len(), 1);
@@ -1020,7 +975,7 @@ async fn a_failed_write_changes_nothing() {
         .ok("PutParameter", json!({"Name": "a", "Value": "two", "Overwrite": true}))
         .await;
     assert_eq!(r["Version"], 2);
-    assert!(storage.writes.load(Ordering::SeqCst) > 0);
+    assert!(storage.writes() > 0);
 }
 
 #[tokio::test]

@@ -7,8 +7,11 @@
 //!
 //! Reads are `get`, `list` and `scan`; writes are `put`, `delete` and `batch` (one operation
 //! per batch, however many keys it holds).
+//!
+//! [`FailingStorage`] is the same idea one layer up, on the plaintext `Storage` engines see.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -150,6 +153,81 @@ impl PhysicalBackend for FaultInjector {
 
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.write_gate(writes.iter().map(|w| w.key.as_str()))?;
+        self.inner.batch(writes).await
+    }
+}
+
+/// A plaintext [`Storage`](crate::Storage) in memory whose writes can be made to fail: the
+/// logical-layer twin of [`FaultInjector`], for engine tests that prove a failed write leaves
+/// nothing half-written. Reads never fail; `put`, `delete` and `batch` count as writes.
+#[derive(Default)]
+pub struct FailingStorage {
+    inner: crate::memory::MemoryStorage,
+    writes: AtomicU64,
+    /// The write count at which the next single failure happens (`u64::MAX`: none).
+    fail_at: AtomicU64,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl FailingStorage {
+    pub fn new() -> Self {
+        Self {
+            fail_at: AtomicU64::new(u64::MAX),
+            ..Self::default()
+        }
+    }
+
+    /// Fails the `n`th write from now (1 = the next one), once.
+    pub fn fail_write_in(&self, n: u64) {
+        let now = self.writes.load(Ordering::SeqCst);
+        self.fail_at.store(now.saturating_add(n), Ordering::SeqCst);
+    }
+
+    /// While set, every write fails.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// How many writes were attempted (failed ones included).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn gate(&self) -> Result<()> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failing.load(Ordering::SeqCst) || n == self.fail_at.load(Ordering::SeqCst) {
+            return Err(injected());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::Storage for FailingStorage {
+    async fn get(&self, key: &str) -> Result<Option<coffer_crypto::SecretBytes>> {
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, key: &str, value: coffer_crypto::SecretBytes) -> Result<()> {
+        self.gate()?;
+        self.inner.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.gate()?;
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list(prefix).await
+    }
+
+    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.inner.scan(prefix, after, limit).await
+    }
+
+    async fn batch(&self, writes: Vec<crate::Write>) -> Result<()> {
+        self.gate()?;
         self.inner.batch(writes).await
     }
 }

@@ -6,12 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use coffer_crypto::SecretBytes;
+use coffer_storage::Storage;
+use coffer_storage::fault::FailingStorage;
 use coffer_storage::memory::MemoryStorage;
-use coffer_storage::{Storage, StorageError, Write};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -1542,62 +1541,6 @@ async fn concurrent_puts_lose_nothing() {
     }
 }
 
-/// A storage double that fails the Nth write call (put, delete or batch), counting from 1.
-struct FailingStorage {
-    inner: MemoryStorage,
-    writes: AtomicUsize,
-    fail_at: AtomicUsize,
-}
-
-impl FailingStorage {
-    fn new() -> Self {
-        Self {
-            inner: MemoryStorage::new(),
-            writes: AtomicUsize::new(0),
-            fail_at: AtomicUsize::new(usize::MAX),
-        }
-    }
-
-    fn tick(&self) -> Result<(), StorageError> {
-        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.fail_at.load(Ordering::SeqCst) {
-            return Err(StorageError::Backend("injected failure".into()));
-        }
-        Ok(())
-    }
-
-    /// Fails the `n`th write from now.
-    fn fail_in(&self, n: usize) {
-        self.fail_at
-            .store(self.writes.load(Ordering::SeqCst) + n, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Storage for FailingStorage {
-    async fn get(&self, key: &str) -> coffer_storage::Result<Option<SecretBytes>> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: SecretBytes) -> coffer_storage::Result<()> {
-        self.tick()?;
-        self.inner.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> coffer_storage::Result<()> {
-        self.tick()?;
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> coffer_storage::Result<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-    async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> coffer_storage::Result<Vec<String>> {
-        self.inner.scan(prefix, after, limit).await
-    }
-    async fn batch(&self, writes: Vec<Write>) -> coffer_storage::Result<()> {
-        self.tick()?;
-        self.inner.batch(writes).await
-    }
-}
-
 #[tokio::test]
 async fn failed_writes_leave_the_secret_unchanged() {
     let storage = Arc::new(FailingStorage::new());
@@ -1654,9 +1597,9 @@ async fn failed_writes_leave_the_secret_unchanged() {
         // Fail the 1st, 2nd, ... write until the operation needs fewer writes than that.
         let mut n = 1;
         loop {
-            storage.fail_in(n);
+            storage.fail_write_in(n as u64);
             let r = t.call(op, body.clone()).await;
-            storage.fail_in(usize::MAX / 2);
+            storage.fail_write_in(u64::MAX / 2);
             let Err(e) = r else { break };
             assert_eq!(e.code, AwsErrorCode::InternalServiceError, "{op} #{n}: {e}");
             assert_eq!(
@@ -1722,9 +1665,9 @@ async fn failed_writes_leave_the_secret_unchanged() {
         json!({"SecretId": "plain"}),
         json!({"SecretId": "plain", "ForceDeleteWithoutRecovery": true}),
     ] {
-        storage.fail_in(1);
+        storage.fail_write_in(1);
         assert!(t.call("DeleteSecret", body).await.is_err());
-        storage.fail_in(usize::MAX / 2);
+        storage.fail_write_in(u64::MAX / 2);
         assert!(
             t.ok("DescribeSecret", json!({"SecretId": "plain"}))
                 .await
@@ -1740,13 +1683,13 @@ async fn failed_create_leaves_nothing_behind() {
     let storage = Arc::new(FailingStorage::new());
     let t = T::with_storage(storage.clone());
     for n in 1..=2 {
-        storage.fail_in(n);
+        storage.fail_write_in(n as u64);
         assert!(
             t.call("CreateSecret", json!({"Name": "s", "SecretString": "v"}))
                 .await
                 .is_err()
         );
-        storage.fail_in(usize::MAX / 2);
+        storage.fail_write_in(u64::MAX / 2);
         assert_eq!(
             t.err("DescribeSecret", json!({"SecretId": "s"})).await.code,
             AwsErrorCode::ResourceNotFoundException
@@ -1762,17 +1705,17 @@ async fn reads_do_not_write_more_than_once_a_day() {
     let t = T::with_storage(storage.clone());
     t.ok("CreateSecret", json!({"Name": "s", "SecretString": "v"})).await;
     t.current("s").await;
-    let writes = storage.writes.load(Ordering::SeqCst);
+    let writes = storage.writes();
     for _ in 0..10 {
         t.current("s").await;
     }
-    assert_eq!(storage.writes.load(Ordering::SeqCst), writes);
+    assert_eq!(storage.writes(), writes);
     t.advance(Duration::days(1));
     t.current("s").await;
-    assert_eq!(storage.writes.load(Ordering::SeqCst), writes + 1);
+    assert_eq!(storage.writes(), writes + 1);
     // A failing access-date write does not fail the read.
     t.advance(Duration::days(1));
-    storage.fail_in(1);
+    storage.fail_write_in(1);
     assert_eq!(t.current("s").await, "v");
 }
 
