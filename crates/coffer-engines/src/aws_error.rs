@@ -15,6 +15,10 @@ pub enum AwsErrorCode {
     /// The `X-Amz-Target` names an operation the service does not have.
     UnknownOperationException,
     AccessDeniedException,
+    /// Lambda (rotation functions): a function of that name exists (409).
+    ResourceConflictException,
+    /// Lambda (rotation functions): a parameter is not valid (400).
+    InvalidParameterValueException,
     LimitExceededException,
     MalformedPolicyDocumentException,
     // Secrets Manager.
@@ -126,6 +130,8 @@ impl AwsErrorCode {
             Self::ValidationException => "ValidationException",
             Self::UnknownOperationException => "UnknownOperationException",
             Self::AccessDeniedException => "AccessDeniedException",
+            Self::ResourceConflictException => "ResourceConflictException",
+            Self::InvalidParameterValueException => "InvalidParameterValueException",
             Self::LimitExceededException => "LimitExceededException",
             Self::MalformedPolicyDocumentException => "MalformedPolicyDocumentException",
             Self::InternalServiceError => "InternalServiceError",
@@ -220,6 +226,7 @@ impl AwsErrorCode {
             | Self::ServiceFailure => 500,
             Self::DependencyTimeoutException => 503,
             Self::NoSuchEntity => 404,
+            Self::ResourceConflictException => 409,
             Self::EntityAlreadyExists | Self::DeleteConflict | Self::LimitExceeded => 409,
             Self::AccessDenied | Self::RegionDisabledException => 403,
             _ => 400,

@@ -26,6 +26,8 @@ mod reader;
 mod render;
 mod replication;
 mod rotation;
+mod rotation_state;
+mod schedule;
 mod store;
 mod values;
 mod versions;
@@ -46,7 +48,9 @@ use tokio::sync::Mutex;
 use crate::contracts::KeyService;
 use crate::{AwsError, RequestContext};
 
+pub use model::RotationFailure;
 pub use rotation::{RotationEvent, RotationHook};
+pub use rotation_state::{RotationOutcome, RotationStatus, RotationTask};
 
 /// The Secrets Manager engine over one storage view.
 pub struct SecretsEngine {

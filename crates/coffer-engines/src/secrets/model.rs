@@ -72,6 +72,28 @@ pub(crate) struct RotationConfig {
     pub configured_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotated_ms: Option<i64>,
+    /// Failed attempts of the rotation in progress (reset when one succeeds).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Why the last attempt failed, for the operator (`GetRotationStatus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<RotationFailure>,
+    /// Not before this time is a failed rotation retried (backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The failure of one rotation attempt: the step and a message safe to show (rotation
+/// functions never put secret values in it; the runner keeps output out of logs).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RotationFailure {
+    pub step: String,
+    pub message: String,
+    pub at_ms: i64,
 }
 
 /// One replica of a primary secret, as the primary records it.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::secrets::model::{DEFAULT_KMS_ALIAS, RotationRules, SecretRecord, days_ms};
+use crate::secrets::model::{DEFAULT_KMS_ALIAS, RotationRules, SecretRecord};
 
 /// A JSON object under construction.
 #[derive(Default)]
@@ -90,27 +90,6 @@ pub(crate) fn reported_kms_key(k: Option<&str>) -> Option<&str> {
     k.filter(|k| !k.is_empty() && *k != DEFAULT_KMS_ALIAS)
 }
 
-/// The next rotation date: from the last rotation (or when rotation was configured) plus
-/// the interval, for `AutomaticallyAfterDays` and `rate(...)` schedules.
-pub(crate) fn next_rotation_ms(rec: &SecretRecord) -> Option<i64> {
-    let rot = rec.rotation.as_ref().filter(|r| r.enabled)?;
-    let rules = rot.rules.as_ref()?;
-    let base = rot.last_rotated_ms.unwrap_or(rot.configured_ms);
-    if let Some(d) = rules.automatically_after_days {
-        return Some(base.saturating_add(days_ms(d)));
-    }
-    let expr = rules.schedule_expression.as_deref()?;
-    let inner = expr.strip_prefix("rate(")?.strip_suffix(')')?;
-    let mut parts = inner.split_whitespace();
-    let n: i64 = parts.next()?.parse().ok()?;
-    let unit_ms = match parts.next()? {
-        "day" | "days" => 86_400_000,
-        "hour" | "hours" => 3_600_000,
-        _ => return None,
-    };
-    Some(base.saturating_add(n.saturating_mul(unit_ms)))
-}
-
 fn replication_status(rec: &SecretRecord) -> Option<Value> {
     if rec.replicas.is_empty() {
         return None;
@@ -153,7 +132,7 @@ pub(crate) fn describe(rec: &SecretRecord, list_entry: bool) -> Value {
         .ts("LastChangedDate", rec.changed_ms)
         .opt_ts("LastAccessedDate", rec.accessed_day_ms)
         .opt_ts("DeletedDate", rec.deleted_ms)
-        .opt_ts("NextRotationDate", next_rotation_ms(rec))
+        .opt_ts("NextRotationDate", crate::secrets::schedule::next_rotation_ms(rec))
         .opt_v(
             "Tags",
             rec.tags

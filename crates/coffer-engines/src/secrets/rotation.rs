@@ -15,12 +15,16 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::secrets::SecretsEngine;
+use coffer_crypto::SecretString;
+
 use crate::secrets::input::{Input, check_len, required, validation};
-use crate::secrets::model::{AWSCURRENT, AWSPENDING, RotationConfig, RotationRules, VersionRecord, now_ms};
+use crate::secrets::model::SecretValue;
+use crate::secrets::model::{AWSCURRENT, AWSPENDING, RotationConfig, RotationRules, now_ms};
 use crate::secrets::render::Out;
+use crate::secrets::rotation_state::add_placeholder;
 use crate::secrets::store::ensure_writable;
 use crate::secrets::values::{new_token, read_token};
+use crate::secrets::{SecretsEngine, schedule};
 use crate::{AwsError, RequestContext};
 
 /// A rotation request, as the runner needs it (the fields of the Lambda event, §3.2).
@@ -43,6 +47,19 @@ pub struct RotationEvent {
 /// be invoked).
 #[async_trait]
 pub trait RotationHook: Send + Sync + 'static {
+    /// Configuration-time checks, before anything is stored: the function exists and may be
+    /// used, and (for built-in functions) the current value has the shape it needs.
+    /// `current_value` is the AWSCURRENT `SecretString`, if there is one.
+    async fn check_function(
+        &self,
+        _ctx: &RequestContext,
+        _secret_arn: &str,
+        _lambda_arn: &str,
+        _current_value: Option<&SecretString>,
+    ) -> Result<(), AwsError> {
+        Ok(())
+    }
+
     async fn rotation_requested(&self, ctx: &RequestContext, event: RotationEvent) -> Result<(), AwsError>;
 }
 
@@ -91,11 +108,16 @@ fn read_rules(input: &Input) -> Result<Option<RotationRules>, AwsError> {
         (None, None) => Err(AwsError::invalid_parameter(
             "RotationRules must contain either AutomaticallyAfterDays or ScheduleExpression.",
         )),
-        _ => Ok(Some(RotationRules {
-            automatically_after_days: days,
-            duration,
-            schedule_expression: schedule,
-        })),
+        _ => {
+            let rules = RotationRules {
+                automatically_after_days: days,
+                duration,
+                schedule_expression: schedule,
+            };
+            // The schedule's meaning: rate and cron syntax, limits, windows that fit.
+            schedule::parse(&rules)?;
+            Ok(Some(rules))
+        }
     }
 }
 
@@ -112,6 +134,7 @@ impl SecretsEngine {
         let rules = read_rules(input)?;
         let rotate_immediately = input.bool("RotateImmediately")?.unwrap_or(true);
         let now = now_ms(ctx);
+        self.check_rotation_function(ctx, &secret_id, lambda.as_deref()).await?;
 
         let (guard, mut rec) = self.lock_secret(ctx, &secret_id).await?;
         ensure_writable(&rec)?;
@@ -155,25 +178,13 @@ impl SecretsEngine {
             rules: rules.or(old_rules),
             configured_ms: now,
             last_rotated_ms: last_rotated,
+            // Asked to rotate now: a failed rotation is retried at once, with a fresh count.
+            attempts: 0,
+            last_error: None,
+            retry_at_ms: None,
         });
         if rotate_immediately && !rec.versions.contains_key(&vid) {
-            // Take AWSPENDING off AWSCURRENT's version if it was left there by a finished rotation.
-            for v in rec.versions.values_mut() {
-                v.stages.retain(|s| s != AWSPENDING);
-            }
-            let seq = rec.next_seq;
-            rec.next_seq += 1;
-            rec.versions.insert(
-                vid.clone(),
-                VersionRecord {
-                    stages: vec![AWSPENDING.to_string()],
-                    created_ms: now,
-                    seq,
-                    has_value: false,
-                    accessed_day_ms: None,
-                    kms_key_ids: Vec::new(),
-                },
-            );
+            add_placeholder(&mut rec, &vid, now);
         }
         rec.changed_ms = now;
         self.commit(&rec, &[], &[]).await?;
@@ -200,6 +211,32 @@ impl SecretsEngine {
             out = out.s("VersionId", vid);
         }
         Ok(out.build())
+    }
+
+    /// Asks the rotation hook whether the function RotateSecret names (or the stored one) may
+    /// rotate this secret, before anything is stored.
+    async fn check_rotation_function(
+        &self,
+        ctx: &RequestContext,
+        secret_id: &str,
+        given: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let Some(hook) = &self.rotation_hook else {
+            return Ok(());
+        };
+        let rec = self.find_required(ctx, secret_id).await?;
+        let stored = rec.rotation.as_ref().and_then(|r| r.lambda_arn.as_deref());
+        let Some(arn) = given.filter(|l| !l.is_empty()).or(stored) else {
+            return Ok(());
+        };
+        let current = match rec.version_with_stage(AWSCURRENT) {
+            Some(vid) => match self.load_value(ctx, &rec, vid).await? {
+                Some(SecretValue::String(s)) => Some(s),
+                _ => None,
+            },
+            None => None,
+        };
+        hook.check_function(ctx, &rec.arn, arn, current.as_ref()).await
     }
 
     pub(crate) async fn cancel_rotate_secret(&self, ctx: &RequestContext, input: &Input) -> Result<Value, AwsError> {

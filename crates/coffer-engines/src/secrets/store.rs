@@ -420,6 +420,24 @@ impl SecretsEngine {
             .collect())
     }
 
+    /// Every record of every account and region (for the background jobs). Loads them all:
+    /// fine for thousands of secrets; an index of due work is the step past that.
+    pub(crate) async fn all_records(&self) -> Result<Vec<SecretRecord>, AwsError> {
+        let mut out = Vec::new();
+        for account in self.storage.list("").await? {
+            let Some(account) = account.strip_suffix('/').and_then(names::unescape) else {
+                continue;
+            };
+            for region in self.storage.list(&format!("{}/", names::escape(&account))).await? {
+                let Some(region) = region.strip_suffix('/').and_then(names::unescape) else {
+                    continue;
+                };
+                out.extend(self.records_in_region(&account, &region).await?);
+            }
+        }
+        Ok(out)
+    }
+
     /// All records of one region of one account.
     pub(crate) async fn records_in_region(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, AwsError> {
         let mut out = Vec::new();
