@@ -612,6 +612,15 @@ impl IamEngine {
                     self.entity_policies(account, &role, &mut out).await?;
                 }
                 if let Some(s) = self.load_session(access_key_id).await? {
+                    if let Some(doc) = s.service_policy {
+                        out.push(PrincipalPolicy {
+                            source: PolicySource::Inline {
+                                owner_arn: s.role_arn.clone(),
+                                name: "coffer-service".into(),
+                            },
+                            document: doc,
+                        });
+                    }
                     if let Some(doc) = s.session_policy {
                         out.push(PrincipalPolicy {
                             source: PolicySource::SessionInline,

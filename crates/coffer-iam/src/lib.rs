@@ -42,7 +42,7 @@ use tokio::sync::Mutex;
 
 pub use model::{EntityKind, Tag};
 pub use principal::{KeyResolution, PolicySource, Principal, PrincipalKind, PrincipalPolicy, ResolvedKey};
-pub use sts::{BasicTrustCheck, TrustCheck, TrustRequest};
+pub use sts::{BasicTrustCheck, ServiceCredentials, TrustCheck, TrustRequest};
 pub use validate::{BasicPolicyValidator, PolicyKind, PolicyValidator};
 pub use xml::{REQUEST_ID_PLACEHOLDER, error_response, with_request_id};
 

@@ -254,6 +254,10 @@ pub(crate) struct SessionRecord {
     pub tags: Vec<Tag>,
     /// Who assumed the role.
     pub source_arn: String,
+    /// For sessions Coffer issues to itself (a rotation function's credentials): the policy
+    /// that grants the session its permissions, in place of a stored role's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_policy: Option<String>,
 }
 
 impl fmt::Debug for SessionRecord {

@@ -126,6 +126,16 @@ pub(crate) fn parse_role_arn(arn: &str) -> Option<(String, String)> {
     Some((account.to_string(), name.to_string()))
 }
 
+/// Credentials from [`IamEngine::create_service_session`]. The secret and token are
+/// secret material (no `Debug`).
+pub struct ServiceCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: coffer_crypto::SecretBytes,
+    pub session_token: coffer_crypto::SecretBytes,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
 impl IamEngine {
     /// STS AssumeRole.
     pub(crate) async fn assume_role_action(&self, ctx: &RequestContext, p: &Params<'_>) -> Result<String, AwsError> {
@@ -223,6 +233,7 @@ impl IamEngine {
             policy_arns,
             tags,
             source_arn: ctx.principal_arn.clone(),
+            service_policy: None,
         };
         self.commit(vec![Write::put(model::session_key(&akid), model::to_bytes(&rec)?)])
             .await?;
@@ -242,6 +253,58 @@ impl IamEngine {
         x.el("PackedPolicySize", "0");
         x.opt("SourceIdentity", p.get("SourceIdentity"));
         Ok(x.finish())
+    }
+
+    /// Short-lived credentials Coffer issues to itself, e.g. for a rotation function: a
+    /// session of the (not stored) role `role_name` in `account_id`, allowed exactly what
+    /// `policy` allows, for `duration_secs`. Delete it with
+    /// [`delete_service_session`](Self::delete_service_session) when done.
+    pub async fn create_service_session(
+        &self,
+        account_id: &str,
+        role_name: &str,
+        session_name: &str,
+        policy: &str,
+        duration_secs: i64,
+        now: time::OffsetDateTime,
+    ) -> Result<ServiceCredentials, AwsError> {
+        let akid = model::new_access_key_id("ASIA")?;
+        let secret = model::new_secret()?;
+        let token = model::new_session_token()?;
+        let created = now.unix_timestamp();
+        let expires = created + duration_secs;
+        let rec = SessionRecord {
+            access_key_id: akid.clone(),
+            account_id: account_id.to_string(),
+            secret: model::encode_secret(&secret),
+            token_sha256: coffer_crypto::hash::sha256_hex(token.expose()),
+            expires,
+            created,
+            role_arn: format!("arn:aws:iam::{account_id}:role/{role_name}"),
+            role_id: format!("AROA{}", role_name.to_ascii_uppercase().replace('-', "")),
+            role_name: role_name.to_string(),
+            session_name: session_name.to_string(),
+            session_policy: None,
+            policy_arns: Vec::new(),
+            tags: Vec::new(),
+            source_arn: "coffer".to_string(),
+            service_policy: Some(policy.to_string()),
+        };
+        self.commit(vec![Write::put(model::session_key(&akid), model::to_bytes(&rec)?)])
+            .await?;
+        Ok(ServiceCredentials {
+            access_key_id: akid,
+            secret_access_key: secret,
+            session_token: token,
+            expires,
+        })
+    }
+
+    /// Removes a session made by [`create_service_session`](Self::create_service_session);
+    /// its credentials stop working at once.
+    pub async fn delete_service_session(&self, access_key_id: &str) -> Result<(), AwsError> {
+        self.commit(vec![Write::delete(model::session_key(access_key_id))])
+            .await
     }
 
     /// STS GetCallerIdentity, from `ctx.principal_arn`.
