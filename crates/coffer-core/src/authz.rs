@@ -356,6 +356,7 @@ impl Core {
                 "*".into(),
                 &ctx.account_id,
             )],
+            AwsService::Rotation => self.rotation_checks(ctx, operation, input).await,
             _ => self.aws_checks(principal, ctx, service, operation, input).await?,
         };
         self.run_checks(principal, ctx, &checks, env, false).await
@@ -435,6 +436,22 @@ impl Core {
             checks.push(check);
         }
         self.run_checks(principal, ctx, &checks, env, true).await
+    }
+
+    /// `CofferRotation.*`: functions as `lambda:<Operation>` on the function ARN (ListFunctions
+    /// on `*`); a secret's rotation status as `secretsmanager:DescribeSecret` on the secret.
+    async fn rotation_checks(&self, ctx: &RequestContext, operation: &str, input: &Value) -> Vec<Check> {
+        let account = ctx.account_id.as_str();
+        if operation == "GetRotationStatus" {
+            let facts = self.secret_facts(ctx, str_field(input, "SecretId").unwrap_or("")).await;
+            return vec![self.secret_check("secretsmanager:DescribeSecret", &facts, input, account)];
+        }
+        let resource = match str_field(input, "FunctionName") {
+            Some(id) if id.starts_with("arn:") => id.to_string(),
+            Some(name) => format!("arn:aws:lambda:{}:{account}:function:{name}", ctx.region),
+            None => "*".to_string(),
+        };
+        vec![Check::new(&format!("lambda:{operation}"), resource, account)]
     }
 
     async fn run_checks(
@@ -547,6 +564,12 @@ impl Core {
                 }
                 _ => checks.push(Check::new(spec.action, "*".into(), account)),
             }
+        }
+        // Passing a rotation function to Secrets Manager needs permission to invoke it.
+        if operation == "RotateSecret"
+            && let Some(function) = str_field(input, "RotationLambdaARN")
+        {
+            checks.push(Check::new("lambda:InvokeFunction", function.to_string(), account));
         }
         if operation == "BatchGetSecretValue" && !principal.is_root() {
             // Every secret returned needs GetSecretValue (and kms:Decrypt) of its own.

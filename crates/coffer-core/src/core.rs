@@ -1,6 +1,6 @@
 //! [`Core`]: seal lifecycle, authentication look-ups, dispatch to engines, background jobs.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use coffer_barrier::{Barrier, SealStatus};
@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use crate::audit::{Audit, AuditDeviceSpec};
 use crate::authz::{PolicyCache, PolicyParser, RequestEnv, TrustEvaluator};
 use crate::identity::{Identities, TokenEntry};
+use crate::rotation::{CoreRotationHook, FunctionRegistry, Rotations};
 use crate::{AwsService, Clock, CoreError};
 
 /// How long an expired STS session is kept before the background job removes it.
@@ -37,6 +38,12 @@ pub struct CoreOptions {
     /// The audit devices. With none, nothing is recorded; with some, a request that no device
     /// records fails.
     pub audit: Vec<AuditDeviceSpec>,
+    /// The URL clients reach this server at (`http://127.0.0.1:8200`): given to command
+    /// rotation functions as `SECRETS_MANAGER_ENDPOINT`.
+    pub advertise_endpoint: Option<String>,
+    /// A CA bundle for that endpoint (the server's own certificate when it is self-signed),
+    /// given to command rotation functions as `AWS_CA_BUNDLE`.
+    pub ca_bundle: Option<String>,
 }
 
 impl Default for CoreOptions {
@@ -46,6 +53,8 @@ impl Default for CoreOptions {
             allow_reset: false,
             background_interval: Duration::from_secs(30),
             audit: Vec::new(),
+            advertise_endpoint: None,
+            ca_bundle: None,
         }
     }
 }
@@ -79,6 +88,8 @@ pub struct InitOutput {
 
 /// The core of one Coffer server.
 pub struct Core {
+    /// This core, for the background tasks it spawns.
+    pub(crate) me: Weak<Core>,
     barrier: Arc<Barrier>,
     identities: Identities,
     /// Accounts, IAM users/roles/groups/policies, access keys and STS sessions.
@@ -90,6 +101,8 @@ pub struct Core {
     pub(crate) secrets: Arc<SecretsEngine>,
     ssm: SsmEngine,
     pub(crate) kms: Arc<KmsEngine>,
+    /// Rotation functions and the rotation runner.
+    pub(crate) rotations: Rotations,
     audit: Audit,
     /// The `sys/` view, for the core's own records (audit device keys and chain heads).
     sys: DynStorage,
@@ -112,24 +125,33 @@ impl Core {
         // values under its keys (envelope encryption), so a key's state governs access.
         let kms = Arc::new(KmsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/kms/"))));
         let keys: Arc<dyn KeyService> = kms.clone();
-        let secrets = Arc::new(
-            SecretsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/secretsmanager/")))
-                .with_key_service(keys.clone()),
-        );
-        let ssm = SsmEngine::new(Arc::new(StorageView::new(plain, "aws/ssm/")), keys, secrets.clone());
-        Arc::new(Self {
-            barrier,
-            identities,
-            iam,
-            policy_cache: PolicyCache::default(),
-            dev_root: Mutex::new(None),
-            secrets,
-            ssm,
-            kms,
-            audit: Audit::new(options.audit.clone()),
-            sys,
-            clock: Clock::default(),
-            options,
+        let rotations = Rotations::new(FunctionRegistry::new(Arc::new(StorageView::new(
+            plain.clone(),
+            "aws/lambda/",
+        ))));
+        Arc::new_cyclic(|me: &Weak<Core>| {
+            let secrets = Arc::new(
+                SecretsEngine::new(Arc::new(StorageView::new(plain.clone(), "aws/secretsmanager/")))
+                    .with_key_service(keys.clone())
+                    .with_rotation_hook(Arc::new(CoreRotationHook { core: me.clone() })),
+            );
+            let ssm = SsmEngine::new(Arc::new(StorageView::new(plain, "aws/ssm/")), keys, secrets.clone());
+            Self {
+                me: me.clone(),
+                barrier,
+                identities,
+                iam,
+                policy_cache: PolicyCache::default(),
+                dev_root: Mutex::new(None),
+                secrets,
+                ssm,
+                kms,
+                rotations,
+                audit: Audit::new(options.audit.clone()),
+                sys,
+                clock: Clock::default(),
+                options,
+            }
         })
     }
 
@@ -395,6 +417,7 @@ impl Core {
             AwsService::Ssm => Ok(self.ssm.handle(&ctx, operation, input).await?),
             AwsService::Kms => Ok(self.kms.handle(&ctx, operation, input).await?),
             AwsService::CloudTrail => self.cloudtrail(&ctx, operation, input),
+            AwsService::Rotation => self.rotation_api(&ctx, operation, input).await,
         }
     }
 
@@ -449,6 +472,7 @@ impl Core {
         self.secrets.reset().await?;
         self.ssm.reset().await?;
         self.kms.reset().await?;
+        self.rotations.functions.reset().await?;
         // IAM too (moto's reset forgets users and roles), then the dev account and its key
         // again, so the fixed dev credentials keep working.
         self.iam.reset().await?;
@@ -508,6 +532,8 @@ impl Core {
         if changed > 0 {
             tracing::info!(changed, "KMS keys deleted after their waiting period or rotated");
         }
+        // Last: rotations read keys and secrets the jobs above may have just changed.
+        self.schedule_rotations().await?;
         Ok(())
     }
 

@@ -13,12 +13,14 @@ mod clock;
 mod core;
 mod error;
 mod identity;
+mod rotation;
 
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
 pub use crate::authz::RequestEnv;
 pub use crate::clock::Clock;
 pub use crate::core::{Core, CoreOptions, DevInit, InitOutput, RootCredentials};
 pub use crate::error::CoreError;
+pub use crate::rotation::{MAX_CONCURRENT as MAX_CONCURRENT_ROTATIONS, RotationStats};
 pub use coffer_audit;
 pub use coffer_barrier::SealStatus;
 pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
@@ -35,6 +37,9 @@ pub enum AwsService {
     Kms,
     /// CloudTrail `LookupEvents` over the audit log.
     CloudTrail,
+    /// Coffer's rotation API (`CofferRotation.*`): rotation functions, addressed by Lambda
+    /// ARNs and authorized as `lambda:*` actions, and the rotation status of a secret.
+    Rotation,
 }
 
 impl AwsService {
@@ -45,6 +50,7 @@ impl AwsService {
             "AmazonSSM" => Some(Self::Ssm),
             "TrentService" => Some(Self::Kms),
             "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" => Some(Self::CloudTrail),
+            "CofferRotation" => Some(Self::Rotation),
             _ => None,
         }
     }
@@ -56,6 +62,7 @@ impl AwsService {
             Self::Ssm => "ssm",
             Self::Kms => "kms",
             Self::CloudTrail => "cloudtrail",
+            Self::Rotation => "lambda",
         }
     }
 }

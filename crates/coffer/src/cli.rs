@@ -26,6 +26,84 @@ pub enum Command {
     /// Verifies and searches audit log files, offline.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rotation functions: register, show, list and remove them (signed with the AWS_* credentials).
+    #[command(subcommand)]
+    Function(FunctionCommand),
+    /// Secrets Manager helpers that the aws CLI lacks.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// Where and as whom the AWS-style commands call (the aws CLI's environment).
+#[derive(Args, Clone)]
+pub struct AwsClientArgs {
+    /// The server's endpoint.
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:8200",
+        global = true
+    )]
+    pub endpoint_url: String,
+    /// The region of the credential scope.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", global = true)]
+    pub region: String,
+    /// A PEM CA certificate to trust for an https endpoint.
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum FunctionCommand {
+    /// Registers a rotation function: an HTTP endpoint (`--url`) or a local program (`--command`).
+    /// Prints its ARN, to use as RotationLambdaARN; an http function's SigningSecret is shown once.
+    Create {
+        #[command(flatten)]
+        client: AwsClientArgs,
+        /// The function's name (letters, digits, '-' and '_').
+        name: String,
+        /// POST each step's event to this URL.
+        #[arg(long, conflicts_with = "command")]
+        url: Option<String>,
+        /// Run this program with each step's event on stdin.
+        #[arg(long)]
+        command: Option<String>,
+        /// Arguments for --command (repeat the flag).
+        #[arg(long = "arg", requires = "command", allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// Seconds a step may run.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Shows one function.
+    Get {
+        #[command(flatten)]
+        client: AwsClientArgs,
+        name: String,
+    },
+    /// Lists the built-in and registered functions.
+    List {
+        #[command(flatten)]
+        client: AwsClientArgs,
+    },
+    /// Removes a registered function.
+    Delete {
+        #[command(flatten)]
+        client: AwsClientArgs,
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// A secret's rotation: in progress, failed attempts and the last error, next dates.
+    RotationStatus {
+        #[command(flatten)]
+        client: AwsClientArgs,
+        secret_id: String,
+    },
 }
 
 #[derive(Subcommand)]

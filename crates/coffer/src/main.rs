@@ -8,6 +8,7 @@ mod audit_cmd;
 mod cli;
 mod config;
 mod operator;
+mod rotation_cmd;
 mod server;
 
 use clap::Parser;
@@ -26,6 +27,8 @@ fn main() -> std::process::ExitCode {
             cli::Command::Server(args) => server::run(args).await.map(|()| 0u8),
             cli::Command::Operator(op) => operator::run(op).await,
             cli::Command::Audit(cmd) => audit_cmd::run(cmd),
+            cli::Command::Function(cmd) => rotation_cmd::run_function(cmd).await,
+            cli::Command::Secrets(cmd) => rotation_cmd::run_secrets(cmd).await,
         }
     });
     match result {

@@ -139,11 +139,18 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.audit_file {
         config::add_audit_device(&mut audit, file_device(path))?;
     }
+    let listen = args.listen.unwrap_or_else(config::default_listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
     let options = CoreOptions {
         audit,
         dev_mode: true,
         allow_reset: args.dev_allow_reset,
         background_interval: Duration::from_secs(5),
+        advertise_endpoint: Some(advertised_endpoint("http", addr)),
+        ca_bundle: None,
     };
     let core = Core::new(backend, options);
     let existing = match &args.dev_storage {
@@ -180,14 +187,20 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
             creds
         }
     };
-    let listen = args.listen.unwrap_or_else(config::default_listen);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    let addr = listener.local_addr()?;
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
     serve_plain(listener, app(core, false)).await
+}
+
+/// The URL local programs (command rotation functions) reach this server at: a wildcard
+/// listen address is reached on loopback.
+fn advertised_endpoint(scheme: &str, addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("{scheme}://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 fn dev_file(root: &RootCredentials, unseal_key: &SecretString) -> DevCredentialsFile {
@@ -266,14 +279,6 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     let backend: DynBackend = Arc::new(
         RedbBackend::open(&cfg.storage_path).with_context(|| format!("opening {}", cfg.storage_path.display()))?,
     );
-    let core = Core::new(
-        backend,
-        CoreOptions {
-            audit: cfg.audit.clone(),
-            ..CoreOptions::default()
-        },
-    );
-    let status = core.seal_status().await?;
     let std_listener = std::net::TcpListener::bind(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -281,6 +286,20 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
         Transport::Tls { .. } => "https",
         Transport::DangerousPlaintext => "http",
     };
+    let ca_bundle = match &cfg.transport {
+        Transport::Tls { cert, .. } => Some(cert.display().to_string()),
+        Transport::DangerousPlaintext => None,
+    };
+    let core = Core::new(
+        backend,
+        CoreOptions {
+            audit: cfg.audit.clone(),
+            advertise_endpoint: Some(advertised_endpoint(scheme, addr)),
+            ca_bundle,
+            ..CoreOptions::default()
+        },
+    );
+    let status = core.seal_status().await?;
     let next = if !status.initialized {
         "not initialized: run `coffer operator init`"
     } else {

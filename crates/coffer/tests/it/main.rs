@@ -10,6 +10,7 @@ mod authz;
 mod dev_mode;
 mod kms;
 mod production;
+mod rotation;
 mod secrets_manager;
 mod ssm;
 mod wire_errors;
