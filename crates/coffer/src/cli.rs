@@ -45,9 +45,9 @@ pub struct AwsClientArgs {
         global = true
     )]
     pub endpoint_url: String,
-    /// The region of the credential scope.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", global = true)]
-    pub region: String,
+    /// The region of the credential scope (else AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub region: Option<String>,
     /// A PEM CA certificate to trust for an https endpoint.
     #[arg(long, env = "AWS_CA_BUNDLE", value_name = "FILE", global = true)]
     pub ca_cert: Option<PathBuf>,

@@ -25,12 +25,17 @@ async fn call(client: &AwsClientArgs, operation: &str, input: Value) -> anyhow::
         (Some(h), None) => h.to_string(),
         _ => bail!("{endpoint} has no host"),
     };
+    let region = client
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".to_string());
     let target = format!("CofferRotation.{operation}");
     let body = serde_json::to_vec(&input)?;
     let identity = Credentials::new(akid, secret, token.clone(), None, "environment").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(&client.region)
+        .region(&region)
         .name("lambda")
         .time(SystemTime::now())
         .settings(SigningSettings::default())
