@@ -44,6 +44,9 @@ pub struct CoreOptions {
     /// A CA bundle for that endpoint (the server's own certificate when it is self-signed),
     /// given to command rotation functions as `AWS_CA_BUNDLE`.
     pub ca_bundle: Option<String>,
+    /// Whether `command` rotation functions may be registered and run (they run programs as
+    /// the server's user). Off by default; dev mode turns it on.
+    pub allow_command_functions: bool,
 }
 
 impl Default for CoreOptions {
@@ -55,6 +58,7 @@ impl Default for CoreOptions {
             audit: Vec::new(),
             advertise_endpoint: None,
             ca_bundle: None,
+            allow_command_functions: false,
         }
     }
 }

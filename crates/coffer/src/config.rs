@@ -14,6 +14,17 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     audit: Vec<RawAudit>,
+    #[serde(default)]
+    rotation: RawRotation,
+}
+
+/// `[rotation]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRotation {
+    /// Command rotation functions run programs as the server's user: off unless asked for.
+    #[serde(default)]
+    allow_command_functions: bool,
 }
 
 /// One `[[audit]]` table.
@@ -61,6 +72,8 @@ pub struct Config {
     pub transport: Transport,
     pub storage_path: PathBuf,
     pub audit: Vec<AuditDeviceSpec>,
+    /// `[rotation] allow_command_functions`.
+    pub allow_command_functions: bool,
 }
 
 /// Adds an audit device, refusing a second device with the same name (its key and chain live
@@ -126,6 +139,7 @@ impl Config {
             transport,
             storage_path: raw.storage.path,
             audit,
+            allow_command_functions: raw.rotation.allow_command_functions,
         })
     }
 }

@@ -151,6 +151,8 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
         background_interval: Duration::from_secs(5),
         advertise_endpoint: Some(advertised_endpoint("http", addr)),
         ca_bundle: None,
+        // Dev mode is one developer's machine: their own programs may rotate.
+        allow_command_functions: true,
     };
     let core = Core::new(backend, options);
     let existing = match &args.dev_storage {
@@ -296,6 +298,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
             audit: cfg.audit.clone(),
             advertise_endpoint: Some(advertised_endpoint(scheme, addr)),
             ca_bundle,
+            allow_command_functions: cfg.allow_command_functions,
             ..CoreOptions::default()
         },
     );

@@ -44,6 +44,8 @@ use crate::{Core, CoreError};
 pub const MAX_CONCURRENT: usize = 4;
 /// The role name of the credentials a command function gets.
 const COMMAND_ROLE: &str = "coffer-rotation";
+/// Why a command function is refused when the server does not allow them.
+const COMMANDS_DISABLED: &str = "Command rotation functions are disabled on this server: set [rotation] allow_command_functions = true in its configuration.";
 /// Extra lifetime of a command's credentials beyond its step timeout.
 const CREDENTIAL_SLACK_SECS: i64 = 60;
 
@@ -448,6 +450,9 @@ impl Core {
         timeout_secs: u64,
         body: Vec<u8>,
     ) -> Result<(), String> {
+        if !self.options().allow_command_functions {
+            return Err(COMMANDS_DISABLED.into());
+        }
         let Some(endpoint) = self.options().advertise_endpoint.clone() else {
             return Err("this server has no endpoint for command functions to call".into());
         };
@@ -500,6 +505,9 @@ impl Core {
     pub(crate) async fn rotation_api(&self, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, CoreError> {
         if op == "GetRotationStatus" {
             return Ok(self.secrets.rotation_status(ctx, input).await?);
+        }
+        if op == "CreateFunction" && input.get("Command").is_some() && !self.options().allow_command_functions {
+            return Err(AwsError::new(AwsErrorCode::AccessDeniedException, COMMANDS_DISABLED).into());
         }
         Ok(self.rotations.functions.handle(ctx, op, &input).await?)
     }
