@@ -211,3 +211,59 @@ async fn alternating_users_clone_the_grants_and_alternate() {
     assert_eq!(refusal(&v1).await, 1045);
     assert_eq!(grants(&clone).await, grants(&user).await);
 }
+
+/// A master that may not create users: setSecret fails with the server's reason, no password
+/// in it, and AWSCURRENT stays as it was.
+#[tokio::test]
+async fn a_refused_statement_fails_set_secret_without_leaking_the_password() {
+    if !listening(PORT, "MariaDB") {
+        return;
+    }
+    let f = BuiltIn::MysqlAlternatingUsers;
+    let user = unique("ru");
+    let (mut cleanup, mut v0) = setup(&user, "p0", "SELECT").await;
+    let weak = unique("rw");
+    cleanup.users.push(weak.clone());
+    let mut c = root().await;
+    c.query_drop(format!("CREATE USER {}@'%' IDENTIFIED BY 'weak'", literal(&weak)))
+        .await
+        .unwrap();
+    c.query_drop(format!("GRANT SELECT ON mysql.* TO {}@'%'", literal(&weak)))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    let sm = Sm::new();
+    let master = json!({"engine": "mysql", "host": "127.0.0.1", "port": PORT, "username": weak, "password": "weak"});
+    v0["masterarn"] = json!(sm.create(&unique("master"), &master).await);
+    let id = sm.create(&unique("s"), &v0).await;
+    let r = sm.rotate(&id, f).await;
+    f.run_step(&sm, &r.event(coffer_rotators::Step::CreateSecret))
+        .await
+        .unwrap();
+    let pending = s(&sm.value(&id, "AWSPENDING").await, "password");
+
+    let e = f
+        .run_step(&sm, &r.event(coffer_rotators::Step::SetSecret))
+        .await
+        .unwrap_err();
+    let coffer_rotators::StepError::Database(m) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        m.starts_with(&format!(
+            "setSecret: could not create or update {user}_clone as a clone of {user} on 127.0.0.1:{PORT}:"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("ERROR 1227 (42000): Access denied"),
+        "the server's reason: {m}"
+    );
+    assert!(!m.contains(&pending) && !m.contains("weak'"), "{m}");
+    assert_eq!(sm.value(&id, "AWSCURRENT").await, v0);
+    assert!(
+        f.run_step(&sm, &r.event(coffer_rotators::Step::TestSecret))
+            .await
+            .is_err()
+    );
+}
