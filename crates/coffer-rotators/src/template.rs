@@ -218,17 +218,14 @@ impl Rotation<'_> {
         }
         let alternate = alternate_username(&current.username, self.family()).map_err(StepError::Invalid)?;
         same_user_and_host(&current, &pending, &alternate, "current")?;
-        match self.db.check_login(connectable(&current)?).await {
-            Ok(()) => {}
-            Err(DbError::Unreachable(reason)) => return Err(unreachable(&current, &reason)),
-            Err(DbError::Login(reason) | DbError::Statement(reason)) => {
-                return Err(StepError::Connect(format!(
-                    "could not log in to {} as {} with the current secret: {reason}",
-                    current.address(),
-                    current.username
-                )));
-            }
-        }
+        self.db.check_login(connectable(&current)?).await.map_err(|e| {
+            let login = format!(
+                "could not log in to {} as {} with the current secret",
+                current.address(),
+                current.username
+            );
+            in_context(e, &current, login.clone(), login)
+        })?;
         let Some(master_arn) = current.masterarn.as_deref() else {
             return Err(StepError::Invalid(
                 "masterarn key is missing from the secret JSON (the alternating-users scheme needs it)".to_string(),
@@ -246,39 +243,37 @@ impl Rotation<'_> {
                 current.host, master.host
             )));
         }
-        match self.db.set_clone(connectable(&master)?, &current, &pending).await {
-            Ok(()) => Ok(()),
-            Err(DbError::Unreachable(reason)) => Err(unreachable(&master, &reason)),
-            Err(DbError::Login(reason)) => Err(StepError::Connect(format!(
-                "could not log in to {} as {} with the master secret {master_arn}: {reason}",
-                master.address(),
-                master.username
-            ))),
-            Err(DbError::Statement(reason)) => Err(StepError::Database(format!(
-                "could not create or update {} as a clone of {} on {}: {reason}",
-                pending.username,
-                current.username,
-                current.address()
-            ))),
-        }
+        self.db
+            .set_clone(connectable(&master)?, &current, &pending)
+            .await
+            .map_err(|e| {
+                let login = format!(
+                    "could not log in to {} as {} with the master secret {master_arn}",
+                    master.address(),
+                    master.username
+                );
+                let statement = format!(
+                    "could not create or update {} as a clone of {} on {}",
+                    pending.username,
+                    current.username,
+                    current.address()
+                );
+                in_context(e, &master, login, statement)
+            })
     }
 
     async fn test_secret(&self) -> Result<(), StepError> {
         let pending = self.secret(AWSPENDING).await?;
-        match self.db.test(connectable(&pending)?).await {
-            Ok(()) => Ok(()),
-            Err(DbError::Unreachable(reason)) => Err(unreachable(&pending, &reason)),
-            Err(DbError::Login(reason)) => Err(StepError::Connect(format!(
-                "unable to log in to {} as {} with the pending secret: {reason}",
-                pending.address(),
-                pending.username
-            ))),
-            Err(DbError::Statement(reason)) => Err(StepError::Database(format!(
-                "SELECT NOW() failed on {} as {}: {reason}",
-                pending.address(),
-                pending.username
-            ))),
-        }
+        self.db.test(connectable(&pending)?).await.map_err(|e| {
+            let (address, user) = (pending.address(), &pending.username);
+            let login = format!("unable to log in to {address} as {user} with the pending secret");
+            in_context(
+                e,
+                &pending,
+                login,
+                format!("SELECT NOW() failed on {address} as {user}"),
+            )
+        })
     }
 
     async fn finish_secret(&self) -> Result<(), StepError> {
@@ -311,6 +306,16 @@ fn connectable(secret: &RdsSecret) -> Result<&RdsSecret, StepError> {
 
 fn unreachable(secret: &RdsSecret, reason: &str) -> StepError {
     StepError::Connect(format!("could not reach {}: {reason}", secret.address()))
+}
+
+/// A database failure of a step that logged in as `target`: `login` and `statement` say what
+/// was refused, the database's reason follows.
+fn in_context(e: DbError, target: &RdsSecret, login: String, statement: String) -> StepError {
+    match e {
+        DbError::Unreachable(reason) => unreachable(target, &reason),
+        DbError::Login(reason) => StepError::Connect(format!("{login}: {reason}")),
+        DbError::Statement(reason) => StepError::Database(format!("{statement}: {reason}")),
+    }
 }
 
 /// The template's guards: the pending secret must be for `expected_user` on `secret`'s host.
