@@ -111,6 +111,24 @@ impl Sm {
         r
     }
 
+    /// A full rotation whose AWSPENDING value is put by hand first, the current one with
+    /// `password` (createSecret then keeps it); returns that value, now AWSCURRENT.
+    pub async fn rotate_to_password(&self, secret_id: &str, function: BuiltIn, password: &str) -> Value {
+        let r = self.rotate(secret_id, function).await;
+        let mut v = self.value(secret_id, "AWSCURRENT").await;
+        v["password"] = json!(password);
+        self.ok(
+            "PutSecretValue",
+            json!({"SecretId": secret_id, "ClientRequestToken": r.token, "SecretString": v.to_string(), "VersionStages": ["AWSPENDING"]}),
+        )
+        .await;
+        if let Err(e) = self.run_all(function, &r).await {
+            panic!("rotation with {} failed: {e}", function.function_name());
+        }
+        assert_eq!(self.value(secret_id, "AWSCURRENT").await, v);
+        v
+    }
+
     /// The JSON of the version with `stage`.
     pub async fn value(&self, secret_id: &str, stage: &str) -> Value {
         let out = self
