@@ -11,6 +11,7 @@ mod dev_mode;
 mod kms;
 mod production;
 mod rotation;
+mod rotation_db;
 mod secrets_manager;
 mod ssm;
 mod wire_errors;
