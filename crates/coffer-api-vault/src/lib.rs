@@ -27,6 +27,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/health", get(health).head(health))
         .route("/v1/sys/rotate", post(rotate).put(rotate))
         .route("/v1/sys/key-status", get(key_status))
+        .route("/v1/sys/metrics", get(metrics))
         .route("/v1/sys/coffer/clock", post(advance_clock))
         .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
         .with_state(core)
@@ -229,6 +230,41 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
         }
         Err(e) => core_error(&e),
     }
+}
+
+/// `GET /v1/sys/metrics` (a token is required, as in Vault): Prometheus text with Coffer's
+/// counters, today the rotation runs started, succeeded and failed.
+async fn metrics(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.token(token(&headers).as_deref()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
+        Err(e) => return core_error(&e),
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = core.rotation_stats();
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "coffer_rotations_started_total",
+            "Rotation runs started.",
+            stats.started.load(Relaxed),
+        ),
+        (
+            "coffer_rotations_succeeded_total",
+            "Rotation runs that finished.",
+            stats.succeeded.load(Relaxed),
+        ),
+        (
+            "coffer_rotations_failed_total",
+            "Rotation runs that failed (and will be retried).",
+            stats.failed.load(Relaxed),
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// Root token only: creates an account and returns its id and root access key (shown once).

@@ -351,6 +351,74 @@ async fn http_function_rotates_and_failed_steps_are_retried() {
         ]
     );
     assert_eq!(state.bad_signatures.load(Ordering::SeqCst), 0);
+
+    // The failure and the success are counted for the operator's monitoring.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/v1/sys/metrics", c.endpoint))
+        .header("x-vault-token", &c.root_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("coffer_rotations_failed_total 1"), "{metrics}");
+    assert!(metrics.contains("coffer_rotations_succeeded_total 1"), "{metrics}");
+}
+
+/// Schedules that AWS refuses are refused when rotation is configured, with AWS's errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_schedules_are_refused_at_configuration() {
+    let (_p, c) = start_dev(&[]);
+    let state = Arc::new(FnState::default());
+    let url = serve_function(state.clone()).await;
+    let arn = register(&c, &state, &url, "any-rotator").await;
+    let sm = dev_client(&c);
+    sm.create_secret()
+        .name("bad/schedules")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    // (ScheduleExpression, AutomaticallyAfterDays, Duration): each one InvalidParameterException.
+    type Rules<'a> = (Option<&'a str>, Option<i32>, Option<&'a str>);
+    let cases: [Rules<'_>; 6] = [
+        (Some("rate(2 hours)"), None, None),
+        (Some("rate(4 weeks)"), None, None),
+        (Some("cron(0 3 * * * *)"), None, None),
+        (Some("cron(0 22 ? * SUN *)"), None, Some("4h")),
+        (Some("rate(4 hours)"), None, Some("5h")),
+        (Some("rate(10 days)"), Some(10), None),
+    ];
+    for (expr, days, duration) in cases {
+        let mut rules = sm::types::RotationRulesType::builder();
+        if let Some(e) = expr {
+            rules = rules.schedule_expression(e);
+        }
+        if let Some(d) = days {
+            rules = rules.automatically_after_days(i64::from(d));
+        }
+        if let Some(d) = duration {
+            rules = rules.duration(d);
+        }
+        let e = sm
+            .rotate_secret()
+            .secret_id("bad/schedules")
+            .rotation_lambda_arn(&arn)
+            .rotation_rules(rules.build())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err_code(&e),
+            "InvalidParameterException",
+            "{expr:?} {days:?} {duration:?}"
+        );
+    }
+    // Nothing was stored by the refused calls.
+    let d = sm.describe_secret().secret_id("bad/schedules").send().await.unwrap();
+    assert!(d.rotation_enabled().is_none() && d.rotation_rules().is_none());
+    assert!(state.steps.lock().is_empty());
 }
 
 /// SIGKILL while a step is running, then restart: AWSCURRENT was never lost and the rotation
