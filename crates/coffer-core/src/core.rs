@@ -518,7 +518,7 @@ impl Core {
             now: self.clock.now(),
         };
         self.audit.save_heads(&self.sys).await?;
-        let purged = self.secrets.purge_expired(&ctx).await?;
+        let (purged, rotations) = self.secrets.background(&ctx).await?;
         if purged > 0 {
             tracing::info!(purged, "deleted secrets whose recovery window ended");
         }
@@ -537,7 +537,9 @@ impl Core {
             tracing::info!(changed, "KMS keys deleted after their waiting period or rotated");
         }
         // Last: rotations read keys and secrets the jobs above may have just changed.
-        self.schedule_rotations().await?;
+        for event in rotations {
+            self.start_rotation(event);
+        }
         Ok(())
     }
 

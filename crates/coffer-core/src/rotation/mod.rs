@@ -251,20 +251,6 @@ impl Core {
         });
     }
 
-    /// The scheduler pass: starts the rotations the engine says are due or ready to retry.
-    pub(crate) async fn schedule_rotations(&self) -> Result<(), CoreError> {
-        let ctx = RequestContext {
-            account_id: String::new(),
-            region: String::new(),
-            principal_arn: "secretsmanager.amazonaws.com".into(),
-            now: self.clock().now(),
-        };
-        for event in self.secrets.due_rotations(&ctx).await? {
-            self.start_rotation(event);
-        }
-        Ok(())
-    }
-
     fn rotation_event(&self, ev: &RotationEvent, name: &str) -> AuditEvent {
         let mut e = AuditEvent::new(
             "secretsmanager.amazonaws.com",

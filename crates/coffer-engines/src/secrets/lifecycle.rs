@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::secrets::SecretsEngine;
 use crate::secrets::input::{Input, required};
-use crate::secrets::model::{days_ms, now_ms};
+use crate::secrets::model::{SecretRecord, days_ms, now_ms};
 use crate::secrets::names::{self, SecretRef};
 use crate::secrets::render::Out;
 use crate::secrets::store::{MARKED_FOR_DELETION, ensure_primary};
@@ -99,22 +99,30 @@ impl SecretsEngine {
         let now = now_ms(ctx);
         let mut purged = 0;
         for rec in self.all_records().await? {
-            if rec.deletion_ms.is_none_or(|d| d > now) {
-                continue;
-            }
-            let (account, region) = (rec.account.as_str(), rec.region.as_str());
-            let _guard = self.lock(account, &rec.name).await;
-            // Re-check under the lock: the secret may have been restored meanwhile.
-            let Some(fresh) = self.load(account, region, &rec.name).await? else {
-                continue;
-            };
-            if fresh.deletion_ms.is_some_and(|d| d <= now) {
-                self.erase(account, region, &fresh.name).await?;
-                tracing::info!(secret = %fresh.arn, "secret purged after its recovery window");
+            if self.purge_if_due(&rec, now).await? {
                 purged += 1;
             }
         }
         Ok(purged)
+    }
+
+    /// Erases `rec` if its recovery window ended by `now`; true if it did.
+    pub(crate) async fn purge_if_due(&self, rec: &SecretRecord, now: i64) -> Result<bool, AwsError> {
+        if rec.deletion_ms.is_none_or(|d| d > now) {
+            return Ok(false);
+        }
+        let (account, region) = (rec.account.as_str(), rec.region.as_str());
+        let _guard = self.lock(account, &rec.name).await;
+        // Re-check under the lock: the secret may have been restored meanwhile.
+        let Some(fresh) = self.load(account, region, &rec.name).await? else {
+            return Ok(false);
+        };
+        if fresh.deletion_ms.is_none_or(|d| d > now) {
+            return Ok(false);
+        }
+        self.erase(account, region, &fresh.name).await?;
+        tracing::info!(secret = %fresh.arn, "secret purged after its recovery window");
+        Ok(true)
     }
 
     pub(crate) async fn reset_impl(&self) -> Result<(), AwsError> {

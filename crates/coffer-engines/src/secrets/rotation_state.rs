@@ -107,30 +107,53 @@ impl SecretsEngine {
     /// time has come, and those whose schedule is due (for which this creates the pending
     /// placeholder first). `ctx` carries the time.
     pub async fn due_rotations(&self, ctx: &RequestContext) -> Result<Vec<RotationTask>, AwsError> {
-        let now = now_ms(ctx);
         let mut out = Vec::new();
         for rec in self.all_records().await? {
-            let Some(rot) = rec.rotation.as_ref().filter(|r| r.enabled && r.lambda_arn.is_some()) else {
-                continue;
-            };
-            if rec.is_deleted() || rec.is_replica() {
-                continue;
-            }
-            if let Some(p) = pending_version(&rec) {
-                if rot.retry_at_ms.is_none_or(|t| t <= now)
-                    && let Some(ev) = event_for(&rec, p)
-                {
-                    out.push(ev);
-                }
-                continue;
-            }
-            if schedule::due_ms(&rec).is_some_and(|d| d <= now)
-                && let Some(ev) = self.begin_due_rotation(&ctx_for(ctx, &rec), &rec.name).await?
-            {
-                out.push(ev);
-            }
+            out.extend(self.rotation_if_due(ctx, &rec).await?);
         }
         Ok(out)
+    }
+
+    /// One pass of the engine's background work over every secret, reading each record once:
+    /// purges secrets whose recovery window ended and returns the rotations to run now (see
+    /// [`due_rotations`](Self::due_rotations)) with how many secrets were purged.
+    pub async fn background(&self, ctx: &RequestContext) -> Result<(usize, Vec<RotationTask>), AwsError> {
+        let now = now_ms(ctx);
+        let (mut purged, mut rotations) = (0, Vec::new());
+        for rec in self.all_records().await? {
+            if self.purge_if_due(&rec, now).await? {
+                purged += 1;
+            } else {
+                rotations.extend(self.rotation_if_due(ctx, &rec).await?);
+            }
+        }
+        Ok((purged, rotations))
+    }
+
+    /// The rotation of `rec` to run now, if any (starting a scheduled one first).
+    async fn rotation_if_due(
+        &self,
+        ctx: &RequestContext,
+        rec: &SecretRecord,
+    ) -> Result<Option<RotationTask>, AwsError> {
+        let now = now_ms(ctx);
+        let Some(rot) = rec.rotation.as_ref().filter(|r| r.enabled && r.lambda_arn.is_some()) else {
+            return Ok(None);
+        };
+        if rec.is_deleted() || rec.is_replica() {
+            return Ok(None);
+        }
+        if let Some(p) = pending_version(rec) {
+            return Ok(rot
+                .retry_at_ms
+                .is_none_or(|t| t <= now)
+                .then(|| event_for(rec, p))
+                .flatten());
+        }
+        if schedule::due_ms(rec).is_some_and(|d| d <= now) {
+            return self.begin_due_rotation(&ctx_for(ctx, rec), &rec.name).await;
+        }
+        Ok(None)
     }
 
     /// Starts a scheduled rotation: under the secret's lock, re-checks that it is due and
