@@ -2,7 +2,7 @@
 //! scheduler pass that starts due and retried rotations, the function registry, and the
 //! `CofferRotation.*` API.
 //!
-//! The state machine itself is the Secrets Manager engine's ([`SecretsEngine::due_rotations`],
+//! The state machine itself is the Secrets Manager engine's ([`SecretsEngine::background`],
 //! [`SecretsEngine::finish_rotation`]): the runner holds nothing that a restart would lose.
 //! A rotation is started by RotateSecret (through the engine's [`RotationHook`]) or by the
 //! scheduler pass, which runs with the background jobs (on the leader only, once several
@@ -14,7 +14,7 @@
 //! `RotationFailed` with the reason, as CloudTrail records rotations. A rotation whose start
 //! cannot be audited does not run (fail closed).
 //!
-//! [`SecretsEngine::due_rotations`]: coffer_engines::secrets::SecretsEngine::due_rotations
+//! [`SecretsEngine::background`]: coffer_engines::secrets::SecretsEngine::background
 //! [`SecretsEngine::finish_rotation`]: coffer_engines::secrets::SecretsEngine::finish_rotation
 
 mod functions;

@@ -4,7 +4,7 @@
 //!
 //! * **in progress**: AWSPENDING sits on a version other than AWSCURRENT's. The pending
 //!   version is written before the target is touched (RotateSecret's placeholder, or
-//!   [`SecretsEngine::begin_due_rotation`] for a scheduled one), so a crash or a failed
+//!   [`SecretsEngine::background`] for a scheduled one), so a crash or a failed
 //!   step leaves AWSCURRENT working and the rotation resumable with the same token: the
 //!   four steps are idempotent by contract (each AWS template checks before it acts).
 //! * **failed**: [`SecretsEngine::finish_rotation`] records the step, the message and the
@@ -103,20 +103,11 @@ fn ctx_for(ctx: &RequestContext, rec: &SecretRecord) -> RequestContext {
 }
 
 impl SecretsEngine {
-    /// The rotations to run now, in every account and region: those in progress whose retry
-    /// time has come, and those whose schedule is due (for which this creates the pending
-    /// placeholder first). `ctx` carries the time.
-    pub async fn due_rotations(&self, ctx: &RequestContext) -> Result<Vec<RotationTask>, AwsError> {
-        let mut out = Vec::new();
-        for rec in self.all_records().await? {
-            out.extend(self.rotation_if_due(ctx, &rec).await?);
-        }
-        Ok(out)
-    }
-
     /// One pass of the engine's background work over every secret, reading each record once:
-    /// purges secrets whose recovery window ended and returns the rotations to run now (see
-    /// [`due_rotations`](Self::due_rotations)) with how many secrets were purged.
+    /// purges secrets whose recovery window ended, and returns how many it purged with the
+    /// rotations to run now, in every account and region: those in progress whose retry time
+    /// has come, and those whose schedule is due (for which it creates the pending placeholder
+    /// first).
     pub async fn background(&self, ctx: &RequestContext) -> Result<(usize, Vec<RotationTask>), AwsError> {
         let now = now_ms(ctx);
         let (mut purged, mut rotations) = (0, Vec::new());
