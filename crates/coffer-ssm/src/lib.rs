@@ -127,14 +127,6 @@ impl SsmEngine {
 
     /// Deletes all of this engine's data (dev-only `/moto-api/reset`).
     pub async fn reset(&self) -> Result<(), AwsError> {
-        loop {
-            let keys = self.storage.scan("", None, 1000).await?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            self.storage
-                .batch(keys.into_iter().map(coffer_storage::Write::delete).collect())
-                .await?;
-        }
+        Ok(self.storage.clear().await?)
     }
 }

@@ -97,6 +97,17 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
     async fn batch(&self, writes: Vec<Write>) -> Result<()>;
+
+    /// Deletes every key, a thousand per batch (dev-only resets of a whole view).
+    async fn clear(&self) -> Result<()> {
+        loop {
+            let keys = self.scan("", None, 1000).await?;
+            if keys.is_empty() {
+                return Ok(());
+            }
+            self.batch(keys.into_iter().map(Write::delete).collect()).await?;
+        }
+    }
 }
 
 pub type DynStorage = Arc<dyn Storage>;

@@ -16,7 +16,7 @@
 use base64::Engine as _;
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 use coffer_rotators::BuiltIn;
-use coffer_storage::{DynStorage, Write};
+use coffer_storage::DynStorage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -158,15 +158,7 @@ impl FunctionRegistry {
 
     /// Deletes every stored function (dev-only reset).
     pub(crate) async fn reset(&self) -> Result<(), AwsError> {
-        loop {
-            let keys = self.storage.scan("", None, 1000).await?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            self.storage
-                .batch(keys.into_iter().map(Write::delete).collect())
-                .await?;
-        }
+        Ok(self.storage.clear().await?)
     }
 
     /// `CofferRotation.{CreateFunction,GetFunction,ListFunctions,DeleteFunction}`.

@@ -1,7 +1,6 @@
 //! The deletion lifecycle (§2.7): DeleteSecret with a recovery window or forced,
 //! RestoreSecret, the periodic purge of secrets whose window has ended, and reset.
 
-use coffer_storage::Write;
 use serde_json::Value;
 
 use crate::secrets::SecretsEngine;
@@ -126,15 +125,7 @@ impl SecretsEngine {
     }
 
     pub(crate) async fn reset_impl(&self) -> Result<(), AwsError> {
-        loop {
-            let keys = self.storage.scan("", None, 1000).await?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            self.storage
-                .batch(keys.into_iter().map(Write::delete).collect())
-                .await?;
-        }
+        Ok(self.storage.clear().await?)
     }
 }
 
