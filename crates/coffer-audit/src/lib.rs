@@ -25,6 +25,7 @@ pub mod broker;
 pub mod chain;
 pub mod device;
 pub mod event;
+mod json;
 pub mod lookup;
 pub mod redact;
 pub mod search;
@@ -38,7 +39,9 @@ use coffer_crypto::hash::hmac_sha256;
 pub use broker::{AuditBroker, LogReceipt, check_head};
 pub use chain::{ChainHead, ChainKey};
 pub use device::{AuditDevice, FailingDevice, FileDevice, MemoryDevice, StdoutDevice};
-pub use event::{AuditEvent, IdentityType, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity};
+pub use event::{
+    AuditEvent, IdentityType, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity, next_event_id,
+};
 pub use lookup::{
     Event, EventIndex, EventResource, LookupAttribute, LookupError, LookupErrorKind, LookupEventsRequest,
     LookupEventsResponse, lookup_events,

@@ -5,6 +5,7 @@
 
 mod broker;
 mod chain;
+mod event_id;
 mod lookup;
 mod redaction;
 mod search;
