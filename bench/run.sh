@@ -22,48 +22,13 @@ PEERS="${PEERS:-coffer coffer-audit baseline moto}"
 OUT="$CARGO_TARGET_DIR/bench"
 VENV="${BENCH_VENV:-$ROOT/.bench-venv}"
 mkdir -p "$OUT"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
 echo "== building release binaries"
 cargo build --release --locked -p coffer -p coffer-bench
 BIN="$CARGO_TARGET_DIR/release"
+COFFER="$BIN/coffer"
+LAUNCH=()
+source bench/lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
-
-declare -A ENDPOINT AKID SECRET
-# start_coffer NAME [AUDIT]: a production-like Coffer (durable redb storage, initialized and
-# unsealed through the operator CLI), with a file audit device when AUDIT is set.
-start_coffer() {
-    local name=$1 audit=${2:-} port init key
-    port=$(free_port)
-    cat >"$WORK/$name.toml" <<TOML
-[listener]
-address = "127.0.0.1:$port"
-dangerous_plaintext_http = true
-[storage]
-path = "$WORK/$name.redb"
-TOML
-    if [ -n "$audit" ]; then
-        printf '[[audit]]\ntype = "file"\npath = "%s"\n' "$WORK/$name-audit.log" >>"$WORK/$name.toml"
-    fi
-    "$BIN/coffer" server --config "$WORK/$name.toml" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-    PIDS+=($!)
-    wait_port "$port"
-    init=$("$BIN/coffer" operator init --address "http://127.0.0.1:$port" --shares 1 --threshold 1 --json)
-    key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys_base64"][0])' "$init")
-    "$BIN/coffer" operator unseal --address "http://127.0.0.1:$port" "$key" >/dev/null
-    ENDPOINT[$name]="http://127.0.0.1:$port"
-    AKID[$name]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_access_key_id"])' "$init")
-    SECRET[$name]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["root_secret_access_key"])' "$init")
-}
 if [[ " $PEERS " == *" coffer "* ]]; then start_coffer coffer; fi
 if [[ " $PEERS " == *" coffer-audit "* ]]; then start_coffer coffer-audit audit; fi
 if [[ " $PEERS " == *" baseline "* ]]; then

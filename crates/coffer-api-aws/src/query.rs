@@ -46,7 +46,7 @@ pub(crate) async fn handle(
         rec.set_input(input);
         let err = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
         let event = rec.into_event(request_id, peer, headers, None, err);
-        if let Err(e) = fe.core.audit_log(&event) {
+        if let Err(e) = fe.core.audit_log(&event).await {
             tracing::error!(error = %e, "request not recorded by any audit device: failing it");
             return core_error(&e, request_id);
         }

@@ -34,26 +34,30 @@
 //! chain key (the server, or an auditor given it) can forge a whole chain.
 
 use coffer_crypto::SecretBytes;
-use coffer_crypto::hash::{hmac_sha256, sha256};
+use coffer_crypto::hash::{HmacSha256Key, sha256};
 
 /// The key that authenticates a device's chain (the `mac` of each line). Neither `Debug` nor
-/// `Display` shows it.
-pub struct ChainKey(SecretBytes);
+/// `Display` shows it. The HMAC key is set up once, when the `ChainKey` is made.
+pub struct ChainKey {
+    bytes: SecretBytes,
+    hmac: HmacSha256Key,
+}
 
 impl ChainKey {
     /// Wraps key material (32 bytes from [`crate::DeviceKey::chain_key`], or read from a file an
     /// operator was given).
     pub fn new(key: SecretBytes) -> Self {
-        Self(key)
+        let hmac = HmacSha256Key::new(key.expose());
+        Self { bytes: key, hmac }
     }
 
     /// The key bytes, to hand to an auditor.
     pub fn expose(&self) -> &[u8] {
-        self.0.expose()
+        self.bytes.expose()
     }
 
     pub(crate) fn mac(&self, hash: &[u8; 32]) -> [u8; 32] {
-        hmac_sha256(self.0.expose(), hash)
+        self.hmac.sign(hash)
     }
 }
 

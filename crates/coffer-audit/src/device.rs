@@ -1,15 +1,17 @@
 //! Audit devices: where sealed lines go.
 //!
-//! A device receives finished lines (redacted, chained, newline-terminated) and writes each with
-//! one `write` call. Devices are synchronous: a write to a local file or stdout takes a few
-//! microseconds, less than handing the line to another task would, and a synchronous result is
-//! what fail-closed needs (the request waits for "recorded" or "not recorded"). There is no
-//! fsync per line; [`AuditDevice::sync`] exists for shutdown and rotation.
+//! A device receives finished lines (redacted, chained, newline-terminated), one or more at a
+//! time, in chain order: the broker's group commit hands it every line that queued up while
+//! the previous batch was being written, and the device writes them with one `write` call
+//! (split only where the file rotates). Devices are synchronous; the broker's writer task calls
+//! them, and each request waits for its line's "recorded" or "not recorded" (fail closed).
+//! There is no fsync per batch; [`AuditDevice::sync`] exists for shutdown and rotation.
 //!
 //! - [`FileDevice`]: appends to one file (mode 0600), rotates by size to `<name>.000001`,
-//!   `<name>.000002`, ... (the numbers only grow, so names sort in chain order). The chain is
-//!   the broker's, not the file's, so the first line of a new file chains to the last line of the
-//!   old one. At open, a torn last line (a crash mid-write: no newline) is cut off.
+//!   `<name>.000002`, ... (the numbers only grow, so names sort in chain order), always between
+//!   two lines. The chain is the broker's, not the file's, so the first line of a new file
+//!   chains to the last line of the old one. At open, a torn last line (a crash mid-write: no
+//!   newline) is cut off.
 //! - [`StdoutDevice`]: one line per event on standard output.
 //! - [`MemoryDevice`], [`FailingDevice`]: for tests (the server's too).
 
@@ -22,14 +24,16 @@ use parking_lot::Mutex;
 use crate::AuditError;
 
 /// Where audit lines are written. Implementations must be cheap and thread-safe; the broker
-/// calls [`AuditDevice::write`] under the device's chain lock, one line at a time.
+/// calls [`AuditDevice::write`] under the device's chain lock, one batch at a time.
 pub trait AuditDevice: Send + Sync {
     /// The device's name (its mount path, e.g. `file/`), used in errors.
     fn name(&self) -> &str;
 
-    /// Writes one complete line (it ends in `\n`). On error nothing of the line may remain
-    /// (or, failing that, the next successful write must still start on a new line).
-    fn write(&self, line: &[u8]) -> Result<(), AuditError>;
+    /// Writes `lines`: one or more complete lines (each ends in `\n`), in order. On error the
+    /// [`WriteFailure`] says how many leading lines were written all the same (they are part of
+    /// the chain); nothing of the others may remain (or, failing that, the next successful write
+    /// must still start on a new line). `?` on an [`AuditError`] means "none written".
+    fn write(&self, lines: &[u8]) -> Result<(), WriteFailure>;
 
     /// The last complete line the device holds, to continue its chain after a restart. Devices
     /// that cannot read back (stdout) return `None` and start a new chain.
@@ -40,6 +44,21 @@ pub trait AuditDevice: Send + Sync {
     /// Makes written lines durable (fsync). Not called per line.
     fn sync(&self) -> Result<(), AuditError> {
         Ok(())
+    }
+}
+
+/// A [`AuditDevice::write`] that did not write every line.
+#[derive(Debug)]
+pub struct WriteFailure {
+    /// How many leading lines of the batch were written (and so are on the device).
+    pub written: usize,
+    /// Why the next line was not.
+    pub error: AuditError,
+}
+
+impl From<AuditError> for WriteFailure {
+    fn from(error: AuditError) -> Self {
+        Self { written: 0, error }
     }
 }
 
@@ -104,6 +123,34 @@ impl FileDevice {
         Ok(())
     }
 
+    /// Appends whole lines to the active file with one `write` call, reopening the file if a
+    /// rotation could not. On error nothing of `chunk` remains.
+    fn append(&self, state: &mut FileState, chunk: &[u8]) -> Result<(), AuditError> {
+        if state.file.is_none() {
+            // A previous rotation renamed the file but could not open the new one.
+            let file = open_append(&self.path).map_err(|e| self.err("open", e))?;
+            state.len = file.metadata().map_err(|e| self.err("stat", e))?.len();
+            state.file = Some(file);
+        }
+        let Some(file) = state.file.as_mut() else {
+            return Err(AuditError::Device {
+                device: self.name.clone(),
+                message: "no open file".to_owned(),
+            });
+        };
+        match file.write_all(chunk) {
+            Ok(()) => {
+                state.len += chunk.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Remove partial lines so the file stays one record per line.
+                let _ = file.set_len(state.len);
+                Err(self.err("write", e))
+            }
+        }
+    }
+
     fn err(&self, what: &str, e: std::io::Error) -> AuditError {
         AuditError::Device {
             device: self.name.clone(),
@@ -117,35 +164,31 @@ impl AuditDevice for FileDevice {
         &self.name
     }
 
-    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+    fn write(&self, lines: &[u8]) -> Result<(), WriteFailure> {
         let mut state = self.state.lock();
         let state = &mut *state;
-        if self.max_bytes > 0 && state.len > 0 && state.len + line.len() as u64 > self.max_bytes {
-            self.rotate(state)?;
-        }
-        if state.file.is_none() {
-            // A previous rotation renamed the file but could not open the new one.
-            let file = open_append(&self.path).map_err(|e| self.err("open", e))?;
-            state.len = file.metadata().map_err(|e| self.err("stat", e))?.len();
-            state.file = Some(file);
-        }
-        let Some(file) = state.file.as_mut() else {
-            return Err(AuditError::Device {
-                device: self.name.clone(),
-                message: "no open file".to_owned(),
-            });
-        };
-        match file.write_all(line) {
-            Ok(()) => {
-                state.len += line.len() as u64;
-                Ok(())
+        let mut done = 0;
+        while done < lines.len() {
+            let rest = &lines[done..];
+            // The whole lines that still fit in the active file; when not even one does, rotate
+            // (unless the file is empty: a line longer than `max_bytes` gets a file of its own).
+            let room = match self.max_bytes {
+                0 => u64::MAX,
+                max => max.saturating_sub(state.len),
+            };
+            let mut take = fitting_lines(rest, room);
+            if take == 0 {
+                if state.len > 0 {
+                    self.rotate(state).map_err(|error| failure(lines, done, error))?;
+                    continue;
+                }
+                take = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
             }
-            Err(e) => {
-                // Remove a partial line so the file stays one record per line.
-                let _ = file.set_len(state.len);
-                Err(self.err("write", e))
-            }
+            self.append(state, &rest[..take])
+                .map_err(|error| failure(lines, done, error))?;
+            done += take;
         }
+        Ok(())
     }
 
     fn last_line(&self) -> Result<Option<Vec<u8>>, AuditError> {
@@ -188,14 +231,15 @@ impl AuditDevice for StdoutDevice {
         &self.name
     }
 
-    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+    fn write(&self, lines: &[u8]) -> Result<(), WriteFailure> {
         let mut out = std::io::stdout().lock();
-        out.write_all(line)
+        out.write_all(lines)
             .and_then(|()| out.flush())
             .map_err(|e| AuditError::Device {
                 device: self.name.clone(),
                 message: format!("write stdout: {e}"),
-            })
+            })?;
+        Ok(())
     }
 }
 
@@ -205,6 +249,7 @@ pub struct MemoryDevice {
     name: String,
     lines: Mutex<Vec<Vec<u8>>>,
     failing: std::sync::atomic::AtomicBool,
+    batches: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryDevice {
@@ -230,6 +275,12 @@ impl MemoryDevice {
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// How many successful [`AuditDevice::write`] calls there were (each writes a batch of
+    /// one or more lines).
+    pub fn batches(&self) -> usize {
+        self.batches.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl AuditDevice for MemoryDevice {
@@ -237,14 +288,17 @@ impl AuditDevice for MemoryDevice {
         &self.name
     }
 
-    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
+    fn write(&self, lines: &[u8]) -> Result<(), WriteFailure> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(AuditError::Device {
                 device: self.name.clone(),
                 message: "device failing".to_owned(),
-            });
+            }
+            .into());
         }
-        self.lines.lock().push(line.to_vec());
+        let mut kept = self.lines.lock();
+        kept.extend(lines.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec));
+        self.batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -274,11 +328,31 @@ impl AuditDevice for FailingDevice {
         &self.name
     }
 
-    fn write(&self, _line: &[u8]) -> Result<(), AuditError> {
+    fn write(&self, _lines: &[u8]) -> Result<(), WriteFailure> {
         Err(AuditError::Device {
             device: self.name.clone(),
             message: "no space left on device".to_owned(),
-        })
+        }
+        .into())
+    }
+}
+
+/// The length of the longest run of whole lines at the start of `lines` that is at most `room`
+/// bytes long (0 when not even the first line fits).
+fn fitting_lines(lines: &[u8], room: u64) -> usize {
+    if lines.len() as u64 <= room {
+        return lines.len();
+    }
+    // `room` < `lines.len()` here, so it fits in a usize.
+    let window = &lines[..usize::try_from(room).unwrap_or(lines.len())];
+    window.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// The failure of a batch after its first `done` bytes (all whole lines) were written.
+fn failure(lines: &[u8], done: usize, error: AuditError) -> WriteFailure {
+    WriteFailure {
+        written: lines[..done].iter().filter(|&&b| b == b'\n').count(),
+        error,
     }
 }
 

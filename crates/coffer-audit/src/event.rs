@@ -154,6 +154,21 @@ pub enum IdentityType {
     Unknown,
 }
 
+impl IdentityType {
+    /// The name CloudTrail writes (the same as its serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "Root",
+            Self::IamUser => "IAMUser",
+            Self::AssumedRole => "AssumedRole",
+            Self::FederatedUser => "FederatedUser",
+            Self::AwsService => "AWSService",
+            Self::Token => "Token",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
 /// `userIdentity.sessionContext`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -222,8 +237,7 @@ pub enum Outcome {
 
 impl AuditEvent {
     /// A successful event with CloudTrail's fixed fields set. `event_source` is the service's
-    /// host name (see [`event_source_for`]); `eventID` is a fresh UUID (or the request id if
-    /// the system RNG fails, so an event is never dropped for want of an id).
+    /// host name (see [`event_source_for`]); `eventID` comes from [`next_event_id`].
     pub fn new(
         event_source: impl Into<String>,
         event_name: impl Into<String>,
@@ -232,7 +246,7 @@ impl AuditEvent {
         request_id: impl Into<String>,
     ) -> Self {
         let request_id = request_id.into();
-        let event_id = coffer_crypto::random::uuid_v4().unwrap_or_else(|_| request_id.clone());
+        let event_id = next_event_id();
         let recipient_account_id = user_identity.account_id.clone().unwrap_or_default();
         Self {
             event_version: EVENT_VERSION.to_owned(),
@@ -409,6 +423,50 @@ impl std::fmt::Debug for AuditEvent {
     }
 }
 
+/// A fresh `eventID`: unique, shaped like a version-4 UUID (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`),
+/// and cheap: no system RNG call per event.
+///
+/// The 128 bits are a 64-bit prefix drawn once per process from the system RNG, then a 64-bit
+/// counter that starts at 0, with the UUID version (4 bits of the prefix) and variant (the
+/// counter's top 2 bits) set. Ids are therefore unique within a process (2^62 events before
+/// the counter wraps) and across processes as long as their 60 random prefix bits differ
+/// (a collision needs about a billion restarts to become likely), and they sort by creation
+/// order within a process. Unlike a real v4 UUID they are predictable: an `eventID` is an
+/// identifier, never a secret or a nonce. Should the RNG fail at start-up, the prefix comes from
+/// the clock and the process id instead.
+pub fn next_event_id() -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut b = [0u8; 8];
+        match coffer_crypto::random::fill(&mut b) {
+            Ok(()) => u64::from_be_bytes(b),
+            Err(_) => {
+                let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+                nanos.rotate_left(17) ^ u64::from(std::process::id())
+            }
+        }
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&prefix.to_be_bytes());
+    b[8..].copy_from_slice(&n.to_be_bytes());
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
 /// CloudTrail's `eventSource` for a service prefix: `secretsmanager` →
 /// `secretsmanager.amazonaws.com`.
 pub fn event_source_for(target: &str) -> String {
@@ -417,7 +475,7 @@ pub fn event_source_for(target: &str) -> String {
 
 /// `eventTime` as CloudTrail writes it: `2024-05-01T12:34:56Z`.
 pub(crate) mod cloudtrail_time {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer};
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
 
@@ -440,13 +498,6 @@ pub(crate) mod cloudtrail_time {
                 v /= 10;
             }
         }
-    }
-
-    pub(crate) fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 20];
-        format(t, &mut buf);
-        // Only ASCII digits and separators were written.
-        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {

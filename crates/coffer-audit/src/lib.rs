@@ -12,7 +12,9 @@
 //!    reordered line is detected.
 //! 4. [`AuditBroker`] ([`broker`]) fans each event out to every [`AuditDevice`] ([`device`]:
 //!    [`FileDevice`] with size-based rotation, [`StdoutDevice`]) and **fails closed**: when no
-//!    device records the event, [`AuditBroker::log`] returns an error and the request must fail.
+//!    device records the event, [`AuditBroker::record`] (or [`AuditBroker::log`]) returns an
+//!    error and the request must fail. Concurrent requests share one device write (group
+//!    commit), and each still waits for its own line.
 //! 5. The offline tools behind `coffer audit verify|search` and CloudTrail's `LookupEvents`:
 //!    [`verify_files`] ([`verify`]), [`search()`] ([`mod@search`]) and [`lookup_events`] ([`lookup`]).
 //!
@@ -25,6 +27,7 @@ pub mod broker;
 pub mod chain;
 pub mod device;
 pub mod event;
+mod json;
 pub mod lookup;
 pub mod redact;
 pub mod search;
@@ -37,8 +40,10 @@ use coffer_crypto::hash::hmac_sha256;
 
 pub use broker::{AuditBroker, LogReceipt, check_head};
 pub use chain::{ChainHead, ChainKey};
-pub use device::{AuditDevice, FailingDevice, FileDevice, MemoryDevice, StdoutDevice};
-pub use event::{AuditEvent, IdentityType, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity};
+pub use device::{AuditDevice, FailingDevice, FileDevice, MemoryDevice, StdoutDevice, WriteFailure};
+pub use event::{
+    AuditEvent, IdentityType, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity, next_event_id,
+};
 pub use lookup::{
     Event, EventIndex, EventResource, LookupAttribute, LookupError, LookupErrorKind, LookupEventsRequest,
     LookupEventsResponse, lookup_events,

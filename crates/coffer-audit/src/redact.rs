@@ -38,15 +38,14 @@
 //!
 //! The list is data: [`RedactionRules::push`] adds a rule (the server's config can extend it).
 
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
 use coffer_crypto::SecretBytes;
-use coffer_crypto::hash::hmac_sha256;
+use coffer_crypto::hash::HmacSha256Key;
 
 use crate::AuditError;
-use crate::event::{AuditEvent, Resource, UserIdentity, VAULT_EVENT_SOURCE, cloudtrail_time};
+use crate::event::{AuditEvent, UserIdentity, VAULT_EVENT_SOURCE, cloudtrail_time};
+use crate::json::{push_bool, push_key, push_str};
 
 /// The prefix of every hashed value.
 pub const HMAC_PREFIX: &str = "hmac-sha256:";
@@ -129,6 +128,12 @@ impl RedactionRule {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedactionRules {
     rules: Vec<RedactionRule>,
+    /// The rules' keys in ASCII lowercase, sorted, each with the positions of its rules in
+    /// order: every object key of every event is looked up here (a binary search) instead of
+    /// being compared with every rule.
+    index: Vec<(Box<[u8]>, Vec<usize>)>,
+    /// The longest rule key: a longer object key matches no rule.
+    longest: usize,
 }
 
 impl Default for RedactionRules {
@@ -169,18 +174,33 @@ impl Default for RedactionRules {
         for k in ["Authorization", "X-Amz-Security-Token", "X-Vault-Token"] {
             rules.push(RedactionRule::omit(k));
         }
-        Self { rules }
+        let mut out = Self::empty();
+        for rule in rules {
+            out.push(rule);
+        }
+        out
     }
 }
 
 impl RedactionRules {
     /// No rules at all (for building a list from scratch).
     pub fn empty() -> Self {
-        Self { rules: Vec::new() }
+        Self {
+            rules: Vec::new(),
+            index: Vec::new(),
+            longest: 0,
+        }
     }
 
     /// Adds a rule after the existing ones.
     pub fn push(&mut self, rule: RedactionRule) {
+        let key: Box<[u8]> = rule.key.to_ascii_lowercase().into_bytes().into();
+        let at = self.rules.len();
+        self.longest = self.longest.max(key.len());
+        match self.index.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+            Ok(i) => self.index[i].1.push(at),
+            Err(i) => self.index.insert(i, (key, vec![at])),
+        }
         self.rules.push(rule);
     }
 
@@ -190,24 +210,45 @@ impl RedactionRules {
     }
 
     fn action(&self, key: &str, source: &str, siblings: &Map<String, Value>) -> Option<Action> {
-        self.rules
+        const STACK: usize = 64;
+        let bytes = key.as_bytes();
+        if bytes.len() > self.longest {
+            return None;
+        }
+        let mut stack = [0u8; STACK];
+        let mut heap = Vec::new();
+        let lower: &mut [u8] = if bytes.len() <= STACK {
+            &mut stack[..bytes.len()]
+        } else {
+            heap.resize(bytes.len(), 0);
+            &mut heap
+        };
+        lower.copy_from_slice(bytes);
+        lower.make_ascii_lowercase();
+        let i = self.index.binary_search_by(|(k, _)| k.as_ref().cmp(&*lower)).ok()?;
+        self.index[i]
+            .1
             .iter()
+            .filter_map(|&at| self.rules.get(at))
             .find(|r| r.applies(key, source, siblings))
             .map(|r| r.action)
     }
 }
 
 /// Hashes sensitive values under one device's redaction key. Neither `Clone` nor `Display`; its
-/// `Debug` shows the rules, never the key.
+/// `Debug` shows the rules, never the key. The HMAC key is set up once, here, not per value.
 pub struct Redactor {
-    key: SecretBytes,
+    key: HmacSha256Key,
     rules: RedactionRules,
 }
 
 impl Redactor {
     /// A redactor with `key` (see [`crate::DeviceKey::redaction_key`]) and `rules`.
     pub fn new(key: SecretBytes, rules: RedactionRules) -> Self {
-        Self { key, rules }
+        Self {
+            key: HmacSha256Key::new(key.expose()),
+            rules,
+        }
     }
 
     /// `hmac-sha256:<hex>` of `input`: what `sys/audit-hash` returns, so an operator can find a
@@ -219,54 +260,177 @@ impl Redactor {
 
     /// A redacted copy of `value` as it would appear in a line for `event_source`.
     pub fn redact_value(&self, value: &Value, event_source: &str) -> Result<Value, AuditError> {
-        serde_json::to_value(Clear {
-            v: value,
-            r: self,
-            source: event_source,
-        })
-        .map_err(|_| AuditError::Serialize)
+        let mut out = Vec::new();
+        self.write_clear(value, event_source, &mut out)?;
+        serde_json::from_slice(&out).map_err(|_| AuditError::Serialize)
     }
 
     /// Serializes `event` as one JSON object (no newline) into `out`, hashing sensitive values.
+    /// The JSON is written straight into `out` (see [`crate::json`]); the members are
+    /// CloudTrail's, in a fixed order, `errorCode`/`errorMessage` only when set and the
+    /// `userIdentity` members only when set.
     pub fn write_event(&self, event: &AuditEvent, out: &mut Vec<u8>) -> Result<(), AuditError> {
         let source = event.event_source.as_str();
-        let view = EventView {
-            event_version: &event.event_version,
-            user_identity: &event.user_identity,
-            event_time: &event.event_time,
-            event_source: source,
-            event_name: &event.event_name,
-            aws_region: &event.aws_region,
-            source_ip_address: &event.source_ip_address,
-            user_agent: &event.user_agent,
-            request_parameters: event.request_parameters.as_ref().map(|v| Clear { v, r: self, source }),
-            response_elements: event.response_elements.as_ref().map(|v| Clear { v, r: self, source }),
-            error_code: event.error_code.as_deref(),
-            error_message: event.error_message.as_deref(),
-            request_id: &event.request_id,
-            event_id: &event.event_id,
-            read_only: event.read_only,
-            resources: &event.resources,
-            event_type: &event.event_type,
-            management_event: event.management_event,
-            recipient_account_id: &event.recipient_account_id,
-            event_category: &event.event_category,
-        };
-        serde_json::to_writer(out, &view).map_err(|_| AuditError::Serialize)
+        let e = event;
+        out.extend_from_slice(b"{\"eventVersion\":");
+        push_str(out, &e.event_version);
+        out.extend_from_slice(b",\"userIdentity\":");
+        write_identity(&e.user_identity, out)?;
+        let mut time = [0u8; 20];
+        cloudtrail_time::format(&e.event_time, &mut time);
+        out.extend_from_slice(b",\"eventTime\":\"");
+        out.extend_from_slice(&time);
+        out.push(b'"');
+        for (member, value) in [
+            (&b",\"eventSource\":"[..], source),
+            (b",\"eventName\":", &e.event_name),
+            (b",\"awsRegion\":", &e.aws_region),
+            (b",\"sourceIPAddress\":", &e.source_ip_address),
+            (b",\"userAgent\":", &e.user_agent),
+        ] {
+            out.extend_from_slice(member);
+            push_str(out, value);
+        }
+        for (member, value) in [
+            (&b",\"requestParameters\":"[..], &e.request_parameters),
+            (b",\"responseElements\":", &e.response_elements),
+        ] {
+            out.extend_from_slice(member);
+            match value {
+                Some(v) => self.write_clear(v, source, out)?,
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        for (member, value) in [
+            (&b",\"errorCode\":"[..], &e.error_code),
+            (b",\"errorMessage\":", &e.error_message),
+        ] {
+            if let Some(value) = value {
+                out.extend_from_slice(member);
+                push_str(out, value);
+            }
+        }
+        for (member, value) in [
+            (&b",\"requestID\":"[..], &e.request_id),
+            (b",\"eventID\":", &e.event_id),
+        ] {
+            out.extend_from_slice(member);
+            push_str(out, value);
+        }
+        out.extend_from_slice(b",\"readOnly\":");
+        push_bool(out, e.read_only);
+        out.extend_from_slice(b",\"resources\":[");
+        for (i, r) in e.resources.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"{\"ARN\":" } else { b",{\"ARN\":" });
+            push_str(out, &r.arn);
+            if let Some(account) = &r.account_id {
+                out.extend_from_slice(b",\"accountId\":");
+                push_str(out, account);
+            }
+            out.extend_from_slice(b",\"type\":");
+            push_str(out, &r.resource_type);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"eventType\":");
+        push_str(out, &e.event_type);
+        out.extend_from_slice(b",\"managementEvent\":");
+        push_bool(out, e.management_event);
+        for (member, value) in [
+            (&b",\"recipientAccountId\":"[..], &e.recipient_account_id),
+            (b",\"eventCategory\":", &e.event_category),
+        ] {
+            out.extend_from_slice(member);
+            push_str(out, value);
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Writes `v`, hashing the values of the keys the rules match and leaving out the omitted.
+    fn write_clear(&self, v: &Value, source: &str, out: &mut Vec<u8>) -> Result<(), AuditError> {
+        match v {
+            Value::Object(map) => {
+                out.push(b'{');
+                let mut first = true;
+                for (k, v) in map {
+                    match self.rules.action(k, source, map) {
+                        None => {
+                            push_key(out, &mut first, k);
+                            self.write_clear(v, source, out)?;
+                        }
+                        Some(Action::Hash) => {
+                            push_key(out, &mut first, k);
+                            self.write_hashed(v, out)?;
+                        }
+                        Some(Action::Omit) => {}
+                    }
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.write_clear(v, source, out)?;
+                }
+                out.push(b']');
+            }
+            Value::String(s) => push_str(out, s),
+            other => serde_json::to_writer(&mut *out, other).map_err(|_| AuditError::Serialize)?,
+        }
+        Ok(())
+    }
+
+    /// Writes `v` with every leaf hashed (object keys kept, `null` kept).
+    fn write_hashed(&self, v: &Value, out: &mut Vec<u8>) -> Result<(), AuditError> {
+        match v {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::String(text) => self.push_hashed(text.as_bytes(), out),
+            Value::Bool(b) => self.push_hashed(if *b { b"true" } else { b"false" }, out),
+            Value::Number(n) => {
+                // Its JSON text, as written on the wire.
+                let text = serde_json::to_vec(n).map_err(|_| AuditError::Serialize)?;
+                self.push_hashed(&text, out);
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.write_hashed(v, out)?;
+                }
+                out.push(b']');
+            }
+            Value::Object(map) => {
+                out.push(b'{');
+                let mut first = true;
+                for (k, v) in map {
+                    push_key(out, &mut first, k);
+                    self.write_hashed(v, out)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `"hmac-sha256:<hex>"` of `data`.
+    fn push_hashed(&self, data: &[u8], out: &mut Vec<u8>) {
+        let mut buf = [0u8; HASHED_LEN];
+        out.push(b'"');
+        out.extend_from_slice(self.hash_into(data, &mut buf));
+        out.push(b'"');
     }
 
     fn hash_into<'b>(&self, data: &[u8], buf: &'b mut [u8; HASHED_LEN]) -> &'b [u8] {
-        let mac = hmac_sha256(self.key.expose(), data);
+        let mac = self.key.sign(data);
         buf[..HMAC_PREFIX.len()].copy_from_slice(HMAC_PREFIX.as_bytes());
         // 32 bytes always encode to exactly 64 hex digits, the remaining length of `buf`.
         let _ = hex::encode_to_slice(mac, &mut buf[HMAC_PREFIX.len()..]);
         &buf[..]
-    }
-
-    fn serialize_hashed<S: Serializer>(&self, data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; HASHED_LEN];
-        let bytes = self.hash_into(data, &mut buf);
-        s.serialize_str(std::str::from_utf8(bytes).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -281,104 +445,29 @@ impl std::fmt::Debug for Redactor {
 
 const HASHED_LEN: usize = 12 + 64;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventView<'a> {
-    event_version: &'a str,
-    user_identity: &'a UserIdentity,
-    #[serde(serialize_with = "cloudtrail_time::serialize")]
-    event_time: &'a time::OffsetDateTime,
-    event_source: &'a str,
-    event_name: &'a str,
-    aws_region: &'a str,
-    #[serde(rename = "sourceIPAddress")]
-    source_ip_address: &'a str,
-    user_agent: &'a str,
-    request_parameters: Option<Clear<'a>>,
-    response_elements: Option<Clear<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_message: Option<&'a str>,
-    #[serde(rename = "requestID")]
-    request_id: &'a str,
-    #[serde(rename = "eventID")]
-    event_id: &'a str,
-    read_only: bool,
-    resources: &'a [Resource],
-    event_type: &'a str,
-    management_event: bool,
-    recipient_account_id: &'a str,
-    event_category: &'a str,
-}
-
-/// A value whose sensitive keys are hashed according to the rules.
-struct Clear<'a> {
-    v: &'a Value,
-    r: &'a Redactor,
-    source: &'a str,
-}
-
-impl Serialize for Clear<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.v {
-            Value::Object(map) => {
-                let mut m = s.serialize_map(None)?;
-                for (k, v) in map {
-                    match self.r.rules.action(k, self.source, map) {
-                        None => m.serialize_entry(k, &Clear { v, ..*self })?,
-                        Some(Action::Hash) => m.serialize_entry(k, &Hashed { v, r: self.r })?,
-                        Some(Action::Omit) => {}
-                    }
-                }
-                m.end()
-            }
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for v in items {
-                    seq.serialize_element(&Clear { v, ..*self })?;
-                }
-                seq.end()
-            }
-            other => other.serialize(s),
+/// Writes `userIdentity`, leaving out the members that are not set.
+fn write_identity(id: &UserIdentity, out: &mut Vec<u8>) -> Result<(), AuditError> {
+    out.extend_from_slice(b"{\"type\":");
+    push_str(out, id.identity_type.as_str());
+    let mut first = false;
+    let optional = [
+        ("principalId", &id.principal_id),
+        ("arn", &id.arn),
+        ("accountId", &id.account_id),
+        ("accessKeyId", &id.access_key_id),
+        ("userName", &id.user_name),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            push_key(out, &mut first, key);
+            push_str(out, value);
         }
     }
-}
-
-impl Clone for Clear<'_> {
-    fn clone(&self) -> Self {
-        *self
+    if let Some(session) = &id.session_context {
+        // Rare (role sessions only) and small: serde's derived form.
+        push_key(out, &mut first, "sessionContext");
+        serde_json::to_writer(&mut *out, session).map_err(|_| AuditError::Serialize)?;
     }
-}
-impl Copy for Clear<'_> {}
-
-/// A value all of whose leaves are hashed.
-struct Hashed<'a> {
-    v: &'a Value,
-    r: &'a Redactor,
-}
-
-impl Serialize for Hashed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.v {
-            Value::Null => s.serialize_unit(),
-            Value::String(text) => self.r.serialize_hashed(text.as_bytes(), s),
-            Value::Bool(b) => self.r.serialize_hashed(if *b { b"true" } else { b"false" }, s),
-            Value::Number(n) => self.r.serialize_hashed(n.to_string().as_bytes(), s),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for v in items {
-                    seq.serialize_element(&Hashed { v, r: self.r })?;
-                }
-                seq.end()
-            }
-            Value::Object(map) => {
-                let mut m = s.serialize_map(Some(map.len()))?;
-                for (k, v) in map {
-                    m.serialize_entry(k, &Hashed { v, r: self.r })?;
-                }
-                m.end()
-            }
-        }
-    }
+    out.push(b'}');
+    Ok(())
 }

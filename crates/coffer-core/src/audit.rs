@@ -7,6 +7,11 @@
 //! `sys/audit/<device>/head` on seal and by the background job; at the next unseal a log
 //! that ends before it (lines cut from the end) refuses to open. While sealed no request is
 //! served, so nothing needs logging.
+//!
+//! Requests are recorded through the broker's group commit (one writer task per device, see
+//! `coffer_audit::broker`): a request's response waits until its own line is written. On seal
+//! the writers finish what is queued; the next unseal waits for them before it reopens the
+//! devices, so an old writer never appends after the new chain's head was read.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +67,8 @@ struct Open {
 pub(crate) struct Audit {
     specs: Vec<AuditDeviceSpec>,
     open: RwLock<Option<Open>>,
+    /// The broker of the last seal, whose writers may still be writing their last batch.
+    closing: parking_lot::Mutex<Option<Arc<AuditBroker>>>,
 }
 
 impl Audit {
@@ -69,6 +76,7 @@ impl Audit {
         Self {
             specs,
             open: RwLock::new(None),
+            closing: parking_lot::Mutex::new(None),
         }
     }
 
@@ -81,6 +89,11 @@ impl Audit {
     pub(crate) async fn open(&self, sys: &DynStorage) -> Result<(), CoreError> {
         if self.specs.is_empty() {
             return Ok(());
+        }
+        let previous = self.closing.lock().take();
+        if let Some(previous) = previous {
+            previous.closed().await;
+            let _ = previous.sync();
         }
         let mut broker = AuditBroker::new();
         let mut files = Vec::new();
@@ -100,6 +113,7 @@ impl Audit {
                 check_head(name, &recovered, &stored).map_err(audit_err)?;
             }
         }
+        broker.start_writers().map_err(audit_err)?;
         *self.open.write() = Some(Open {
             broker: Arc::new(broker),
             files,
@@ -124,16 +138,19 @@ impl Audit {
         Ok(())
     }
 
-    /// Forgets the open devices (on seal, after the heads were saved).
+    /// Forgets the open devices (on seal, after the heads were saved). Their writers finish
+    /// the lines already queued; the next [`Audit::open`] waits for that.
     pub(crate) fn close(&self) {
         if let Some(o) = self.open.write().take() {
+            o.broker.close();
             let _ = o.broker.sync();
+            *self.closing.lock() = Some(o.broker);
         }
     }
 
-    /// Records one event on every device; fails when none recorded it (fail closed). With no
-    /// device configured there is nothing to record.
-    pub(crate) fn log(&self, event: &AuditEvent) -> Result<(), CoreError> {
+    /// Records one event on every device and returns once it is written; fails when no device
+    /// recorded it (fail closed). With no device configured there is nothing to record.
+    pub(crate) async fn log(&self, event: &AuditEvent) -> Result<(), CoreError> {
         if self.specs.is_empty() {
             return Ok(());
         }
@@ -141,7 +158,10 @@ impl Audit {
             Some(o) => o.broker.clone(),
             None => return Err(CoreError::AuditFailed("audit devices are not open".into())),
         };
-        let receipt = broker.log(event).map_err(|e| CoreError::AuditFailed(e.to_string()))?;
+        let receipt = broker
+            .record(event)
+            .await
+            .map_err(|e| CoreError::AuditFailed(e.to_string()))?;
         for failed in &receipt.failed {
             tracing::warn!(device = %failed, "an audit device failed to record a request");
         }

@@ -304,10 +304,11 @@ impl Core {
         Ok(())
     }
 
-    /// Records one request on the audit devices. An error means no device recorded it: the
+    /// Records one request on the audit devices and returns once it is written (concurrent
+    /// requests share one write: group commit). An error means no device recorded it: the
     /// caller must fail the request (fail closed).
-    pub fn audit_log(&self, event: &coffer_audit::AuditEvent) -> Result<(), CoreError> {
-        self.audit.log(event)
+    pub async fn audit_log(&self, event: &coffer_audit::AuditEvent) -> Result<(), CoreError> {
+        self.audit.log(event).await
     }
 
     /// Whether audit devices are configured.

@@ -15,13 +15,30 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha256(data))
 }
 
-/// HMAC-SHA256 of `data` under `key`.
+/// HMAC-SHA256 of `data` under `key`. Sets the key up on every call: for many MACs under
+/// one key, build an [`HmacSha256Key`] once.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&k, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
+    HmacSha256Key::new(key).sign(data)
+}
+
+/// An HMAC-SHA256 key set up once (the inner and outer padded states are computed at
+/// construction), for keys that MAC many messages, such as an audit device's redaction and
+/// chain keys. Neither `Debug` nor `Display`; aws-lc cleanses the states when it is dropped.
+pub struct HmacSha256Key(hmac::Key);
+
+impl HmacSha256Key {
+    /// Sets up `key`.
+    pub fn new(key: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key))
+    }
+
+    /// HMAC-SHA256 of `data`.
+    pub fn sign(&self, data: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.0, data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
 
 #[cfg(test)]
@@ -39,5 +56,13 @@ mod tests {
             hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        // The same vector through a key that is set up once and used twice.
+        let key = HmacSha256Key::new(b"Jefe");
+        for _ in 0..2 {
+            assert_eq!(
+                key.sign(b"what do ya want for nothing?"),
+                hmac_sha256(b"Jefe", b"what do ya want for nothing?")
+            );
+        }
     }
 }

@@ -5,6 +5,8 @@
 
 mod broker;
 mod chain;
+mod event_id;
+mod group_commit;
 mod lookup;
 mod redaction;
 mod search;

@@ -173,3 +173,153 @@ fn nothing_secret_in_debug_or_in_the_device() {
     assert!(!contents.contains("s3cr3t-value-1"));
     assert!(contents.contains(&broker.hash_value("mem/", "s3cr3t-value-1").unwrap()));
 }
+
+#[test]
+fn rule_lookup_keeps_rule_order_case_and_long_keys() {
+    let key = DeviceKey::generate().unwrap();
+    let mut rules = RedactionRules::empty();
+    rules.push(RedactionRule::omit("Secret").for_source("kms.amazonaws.com"));
+    rules.push(RedactionRule::hash("SECRET"));
+    // Never reached: the hash rule above applies to every source first.
+    rules.push(RedactionRule::omit("secret"));
+    let long = "Key".repeat(30);
+    rules.push(RedactionRule::hash(&long));
+    let r = Redactor::new(key.redaction_key(), rules);
+    let mut v = serde_json::Map::new();
+    v.insert("sEcReT".into(), json!("canary"));
+    v.insert("Secrets".into(), json!("plain"));
+    v.insert(long.to_uppercase(), json!("canary"));
+    v.insert(format!("{long}x"), json!("plain"));
+    let v = serde_json::Value::Object(v);
+
+    let kms = r.redact_value(&v, "kms.amazonaws.com").unwrap();
+    assert!(kms.get("sEcReT").is_none(), "{kms}");
+    let sm = r.redact_value(&v, "secretsmanager.amazonaws.com").unwrap();
+    assert!(sm["sEcReT"].as_str().unwrap().starts_with("hmac-sha256:"), "{sm}");
+    assert!(
+        sm[long.to_uppercase()].as_str().unwrap().starts_with("hmac-sha256:"),
+        "{sm}"
+    );
+    assert_eq!(sm["Secrets"], "plain");
+    assert_eq!(sm[format!("{long}x")], "plain");
+    assert!(!sm.to_string().contains("canary"));
+}
+
+/// The old serde-derived shape of a line (CloudTrail's members, in order), as the reference
+/// for the hand-written writer: both must produce the same bytes.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reference<'a> {
+    event_version: &'a str,
+    user_identity: &'a coffer_audit::UserIdentity,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    request_parameters: Option<Value>,
+    response_elements: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    resources: &'a [coffer_audit::Resource],
+    event_type: &'a str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'a str,
+}
+
+fn reference_line(r: &Redactor, e: &AuditEvent) -> String {
+    let source = e.event_source.as_str();
+    let reference = Reference {
+        event_version: &e.event_version,
+        user_identity: &e.user_identity,
+        event_time: e
+            .event_time
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        event_source: source,
+        event_name: &e.event_name,
+        aws_region: &e.aws_region,
+        source_ip_address: &e.source_ip_address,
+        user_agent: &e.user_agent,
+        request_parameters: e
+            .request_parameters
+            .as_ref()
+            .map(|v| r.redact_value(v, source).unwrap()),
+        response_elements: e.response_elements.as_ref().map(|v| r.redact_value(v, source).unwrap()),
+        error_code: e.error_code.as_deref(),
+        error_message: e.error_message.as_deref(),
+        request_id: &e.request_id,
+        event_id: &e.event_id,
+        read_only: e.read_only,
+        resources: &e.resources,
+        event_type: &e.event_type,
+        management_event: e.management_event,
+        recipient_account_id: &e.recipient_account_id,
+        event_category: &e.event_category,
+    };
+    serde_json::to_string(&reference).unwrap()
+}
+
+#[test]
+fn lines_are_byte_for_byte_what_serde_writes() {
+    use coffer_audit::{IdentityType, SessionContext, SessionIssuer, UserIdentity};
+    let key = DeviceKey::generate().unwrap();
+    let r = key.redactor();
+    let role = UserIdentity {
+        identity_type: IdentityType::AssumedRole,
+        principal_id: Some("AROAEXAMPLE:sess\"ion".into()),
+        arn: Some("arn:aws:sts::111122223333:assumed-role/app/sess".into()),
+        account_id: Some("111122223333".into()),
+        access_key_id: Some("ASIAEXAMPLE".into()),
+        user_name: None,
+        session_context: Some(SessionContext {
+            session_issuer: Some(SessionIssuer {
+                issuer_type: "Role".into(),
+                principal_id: "AROAEXAMPLE".into(),
+                arn: "arn:aws:iam::111122223333:role/app".into(),
+                account_id: "111122223333".into(),
+                user_name: "app".into(),
+            }),
+            attributes: Default::default(),
+        }),
+    };
+    let events = [
+        crate::get_secret_value(7),
+        AuditEvent::aws("ssm", "PutParameter", role, at(5), "req\n\"1\"")
+            .client("::1", "agent/1.0 (\u{1}\t tab) é 🦀")
+            .request(json!({
+                "Name": "/app/db", "Value": "canary", "Type": "SecureString", "Overwrite": true,
+                "Tags": [{"Key": "k", "Value": "v"}], "Tier": null, "Version": 3, "Ratio": 1.5,
+                "Authorization": "AWS4-HMAC-SHA256 ...", "Nested": {"Password": {"a": [1, false, null, "x"]}}
+            }))
+            .error("ValidationException", "bad \\ value")
+            .resource("arn:a", "AWS::SSM::Parameter", None)
+            .resource("arn:b", "AWS::SSM::Parameter", Some("111122223333".into())),
+        AuditEvent::aws("sts", "GetCallerIdentity", UserIdentity::default(), at(9), "r").denied("no"),
+        AuditEvent::vault("update", "secret/data/app", user("v"), at(1), "v1")
+            .request(json!({ "data": { "password": "canary", "n": 12 } })),
+    ];
+    for e in &events {
+        let ours = line_of(&r, e);
+        assert_eq!(ours, reference_line(&r, e));
+        assert!(!ours.contains("canary"), "{ours}");
+    }
+}
+
+#[test]
+fn identity_type_names_are_the_serde_names() {
+    use coffer_audit::IdentityType::*;
+    for t in [Root, IamUser, AssumedRole, FederatedUser, AwsService, Token, Unknown] {
+        assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+    }
+}

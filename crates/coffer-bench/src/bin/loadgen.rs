@@ -53,6 +53,10 @@ struct Args {
     /// A label for the target, copied into the output.
     #[arg(long, default_value = "")]
     target: String,
+    /// Send exactly this many requests (spread over the connections), with no warm-up and no
+    /// time limit, then stop: a fixed workload for instruction counts (e.g. under callgrind).
+    #[arg(long)]
+    requests: Option<u64>,
 }
 
 const PUT_SECRETS_PER_CONN: usize = 16;
@@ -182,13 +186,23 @@ async fn run_conn(
         .map(|c| sign_call(&args, &host, c))
         .collect::<Result<_, _>>()?;
     let mut signed_at = Instant::now();
-    let warm_end = start + Duration::from_secs(args.warmup);
-    let end = warm_end + Duration::from_secs(args.duration);
+    // With a fixed request count: this connection's share, no warm-up, no deadline.
+    let quota = args.requests.map(|n| {
+        let conns = args.connections.max(1) as u64;
+        n / conns + u64::from((conn as u64) < n % conns)
+    });
+    let (warm_end, end) = match quota {
+        Some(_) => (start, None),
+        None => {
+            let warm_end = start + Duration::from_secs(args.warmup);
+            (warm_end, Some(warm_end + Duration::from_secs(args.duration)))
+        }
+    };
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let (mut ok, mut errors, mut first_error, mut i) = (0u64, 0u64, None, 0usize);
     loop {
         let now = Instant::now();
-        if now >= end {
+        if end.is_some_and(|end| now >= end) || quota.is_some_and(|q| i as u64 >= q) {
             break;
         }
         if now.duration_since(signed_at) > Duration::from_secs(60) {
@@ -268,12 +282,15 @@ async fn main() -> anyhow::Result<()> {
             first_error = r.first_error;
         }
     }
-    let secs = args.duration as f64;
+    let secs = match args.requests {
+        Some(_) => start.elapsed().as_secs_f64(),
+        None => args.duration as f64,
+    };
     let out = json!({
         "target": args.target,
         "scenario": match args.scenario { Scenario::SmGet => "sm-get", Scenario::SmPut => "sm-put" },
         "connections": args.connections,
-        "duration_s": args.duration,
+        "duration_s": secs,
         "requests": ok,
         "errors": errors,
         "rps": ok as f64 / secs,

@@ -278,7 +278,7 @@ impl Core {
     /// One run of the four steps, then the outcome recorded in the engine.
     async fn run_rotation(&self, ev: RotationEvent) {
         self.rotations.stats.started.fetch_add(1, Ordering::Relaxed);
-        let outcome = match self.audit_log(&self.rotation_event(&ev, "RotationStarted")) {
+        let outcome = match self.audit_log(&self.rotation_event(&ev, "RotationStarted")).await {
             Ok(()) => self.run_steps(&ev).await,
             Err(e) => RotationOutcome::Failed {
                 step: "createSecret".into(),
@@ -308,7 +308,7 @@ impl Core {
                 event = event.error("RotationFailed", format!("{step}: {}", audit_safe(message)));
             }
         }
-        if let Err(e) = self.audit_log(&event) {
+        if let Err(e) = self.audit_log(&event).await {
             tracing::error!(error = %e, secret = %ev.secret_arn, "could not audit the end of a rotation");
         }
     }
@@ -367,7 +367,7 @@ impl Core {
             if let Err(message) = &result {
                 audit = audit.error("FunctionError", audit_safe(message));
             }
-            if let Err(e) = self.audit_log(&audit) {
+            if let Err(e) = self.audit_log(&audit).await {
                 return RotationOutcome::Failed {
                     step: step.as_str().into(),
                     message: format!("the step could not be audited: {e}"),

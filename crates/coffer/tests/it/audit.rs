@@ -118,3 +118,36 @@ async fn every_request_is_audited_without_secrets_and_the_chain_verifies() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("audit.log:2"), "verify should name line 2: {out}");
 }
+
+#[tokio::test]
+async fn a_request_that_no_device_records_fails() {
+    // /dev/full opens like a file and refuses every write (ENOSPC), like a full disk.
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let (_p, c) = start_dev(&["--audit-file", "/dev/full"]);
+    let sm = dev_client(&c);
+    let canary = format!("FULL-CANARY-{}", std::process::id());
+    let e = sm
+        .create_secret()
+        .name("audit/full")
+        .secret_string(&canary)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InternalServiceError");
+    // Reads fail too, and the value is not sent: the response waits for the audit line.
+    let raw = signed_post(
+        &c.endpoint,
+        &c.access_key_id,
+        &c.secret_access_key,
+        "secretsmanager",
+        "secretsmanager.GetSecretValue",
+        br#"{"SecretId":"audit/full"}"#,
+        SystemTime::now(),
+    )
+    .await;
+    assert_eq!(raw.status, 500, "{}", raw.text);
+    assert_eq!(raw.body["__type"], "InternalServiceError", "{}", raw.text);
+    assert!(!raw.text.contains(&canary), "{}", raw.text);
+}
