@@ -1,10 +1,11 @@
 //! Storage access for the engine: loading records and values, resolving a `SecretId`,
 //! per-secret write locks, and the commit protocol.
 //!
-//! Commit protocol: new version values are written first (one batch); the metadata records
-//! (the secret's own and its replicas') follow in a second batch, which is the commit point,
-//! together with the deletion of pruned versions. A failure before the second batch leaves
-//! only unreferenced values behind; the secret is unchanged.
+//! Commit protocol: one atomic batch per change holds the new version values, the metadata
+//! records (the secret's own and its replicas') and the deletion of pruned versions. Either
+//! all of it is stored or none: a failed write leaves the secret unchanged and nothing
+//! behind. (One batch rather than values first and records second: every durable write costs
+//! a commit, and a batch is atomic in every backend.)
 
 use coffer_crypto::SecretBytes;
 use coffer_storage::Write;
@@ -305,9 +306,9 @@ impl SecretsEngine {
         rec.replicas.iter().filter(|r| r.status == REPLICA_IN_SYNC).collect()
     }
 
-    /// Commits a change to a (primary or standalone) secret: writes `new_values` (already
-    /// encrypted for each region, see [`seal_new_values`](Self::seal_new_values)), then the
-    /// record and its in-sync replicas' records, then drops `removed_versions`.
+    /// Commits a change to a (primary or standalone) secret in one batch: writes `new_values`
+    /// (already encrypted for each region, see [`seal_new_values`](Self::seal_new_values)),
+    /// the record and its in-sync replicas' records, and drops `removed_versions`.
     pub(crate) async fn commit(
         &self,
         rec: &SecretRecord,
@@ -330,23 +331,19 @@ impl SecretsEngine {
         let mut regions: Vec<&str> = vec![rec.region.as_str()];
         regions.extend(replicas.iter().map(|r| r.region.as_str()));
 
-        if !new_values.is_empty() {
-            let writes = new_values
-                .iter()
-                .map(|v| {
-                    Write::put(
-                        names::version_key(&rec.account, &v.region, &rec.name, &v.version_id),
-                        v.bytes.clone(),
-                    )
-                })
-                .collect();
-            self.storage.batch(writes).await?;
-        }
-
-        let mut writes = vec![Write::put(
+        let mut writes: Vec<Write> = new_values
+            .iter()
+            .map(|v| {
+                Write::put(
+                    names::version_key(&rec.account, &v.region, &rec.name, &v.version_id),
+                    v.bytes.clone(),
+                )
+            })
+            .collect();
+        writes.push(Write::put(
             names::meta_key(&rec.account, &rec.region, &rec.name),
             rec.to_bytes()?,
-        )];
+        ));
         for r in &replicas {
             let copy = crate::secrets::replication::derive_replica(rec, r);
             writes.push(Write::put(
