@@ -41,6 +41,12 @@ use crate::{PhysicalBackend, PhysicalWrite, Result, StorageError};
 /// The single table that holds every key.
 const TABLE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("coffer_kv");
 
+/// redb's page cache (reads and the write buffer) unless configured otherwise. redb's own
+/// default is 1 GiB, which a large store fills: the process then holds a copy of the hot part
+/// of the file that the kernel's page cache holds anyway. Reads that miss this cache are
+/// served by the kernel (one `pread`).
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// The most callers one group commit takes: bounds a transaction's size when very many
 /// writers queue at once (the rest go into the next group).
 const MAX_GROUP: usize = 1024;
@@ -78,12 +84,21 @@ impl Drop for Writer {
 }
 
 impl RedbBackend {
-    /// Opens the database at `path`, creating the file and the table if they do not exist,
-    /// and starts its writer thread.
+    /// Opens the database at `path` with a page cache of [`DEFAULT_CACHE_BYTES`]: see
+    /// [`open_with_cache`](Self::open_with_cache).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the database at `path` with a page cache of at most `cache_bytes`, creating the
+    /// file and the table if they do not exist, and starts its writer thread.
     ///
     /// This blocks on file I/O; call it at start-up or from a blocking context.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::create(path.as_ref()).map_err(backend_err)?;
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path.as_ref())
+            .map_err(backend_err)?;
         // Create the table once, so read transactions never meet a missing table.
         let txn = begin_write(&db)?;
         txn.open_table(TABLE).map_err(backend_err)?;

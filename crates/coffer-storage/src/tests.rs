@@ -42,6 +42,14 @@ async fn redb_backend_passes_on_a_multi_thread_runtime() {
     exercise_backend(&db).await;
 }
 
+/// A cache far smaller than the data: reads miss it and go to the file.
+#[tokio::test]
+async fn redb_backend_passes_with_a_tiny_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RedbBackend::open_with_cache(dir.path().join("coffer.redb"), 64 * 1024).unwrap();
+    exercise_backend(&db).await;
+}
+
 #[tokio::test]
 async fn fault_injector_without_faults_passes() {
     let faults = FaultInjector::new(Arc::new(MemoryBackend::new()));
