@@ -98,20 +98,24 @@ impl SecretsEngine {
     pub(crate) async fn purge_expired_impl(&self, ctx: &RequestContext) -> Result<usize, AwsError> {
         let now = now_ms(ctx);
         let mut purged = 0;
-        for rec in self.all_records().await? {
-            if rec.deletion_ms.is_none_or(|d| d > now) {
-                continue;
-            }
-            let (account, region) = (rec.account.as_str(), rec.region.as_str());
-            let _guard = self.lock(account, &rec.name).await;
-            // Re-check under the lock: the secret may have been restored meanwhile.
-            let Some(fresh) = self.load(account, region, &rec.name).await? else {
-                continue;
-            };
-            if fresh.deletion_ms.is_some_and(|d| d <= now) {
-                self.erase(account, region, &fresh.name).await?;
-                tracing::info!(secret = %fresh.arn, "secret purged after its recovery window");
-                purged += 1;
+        for mut walk in self.walk_everything().await? {
+            while let Some(records) = self.next_records(&mut walk).await? {
+                for rec in records {
+                    if rec.deletion_ms.is_none_or(|d| d > now) {
+                        continue;
+                    }
+                    let (account, region) = (rec.account.as_str(), rec.region.as_str());
+                    let _guard = self.lock(account, &rec.name).await;
+                    // Re-check under the lock: the secret may have been restored meanwhile.
+                    let Some(fresh) = self.load(account, region, &rec.name).await? else {
+                        continue;
+                    };
+                    if fresh.deletion_ms.is_some_and(|d| d <= now) {
+                        self.erase(account, region, &fresh.name).await?;
+                        tracing::info!(secret = %fresh.arn, "secret purged after its recovery window");
+                        purged += 1;
+                    }
+                }
             }
         }
         Ok(purged)

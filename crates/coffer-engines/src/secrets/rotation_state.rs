@@ -109,25 +109,29 @@ impl SecretsEngine {
     pub async fn due_rotations(&self, ctx: &RequestContext) -> Result<Vec<RotationTask>, AwsError> {
         let now = now_ms(ctx);
         let mut out = Vec::new();
-        for rec in self.all_records().await? {
-            let Some(rot) = rec.rotation.as_ref().filter(|r| r.enabled && r.lambda_arn.is_some()) else {
-                continue;
-            };
-            if rec.is_deleted() || rec.is_replica() {
-                continue;
-            }
-            if let Some(p) = pending_version(&rec) {
-                if rot.retry_at_ms.is_none_or(|t| t <= now)
-                    && let Some(ev) = event_for(&rec, p)
-                {
-                    out.push(ev);
+        for mut walk in self.walk_everything().await? {
+            while let Some(records) = self.next_records(&mut walk).await? {
+                for rec in records {
+                    let Some(rot) = rec.rotation.as_ref().filter(|r| r.enabled && r.lambda_arn.is_some()) else {
+                        continue;
+                    };
+                    if rec.is_deleted() || rec.is_replica() {
+                        continue;
+                    }
+                    if let Some(p) = pending_version(&rec) {
+                        if rot.retry_at_ms.is_none_or(|t| t <= now)
+                            && let Some(ev) = event_for(&rec, p)
+                        {
+                            out.push(ev);
+                        }
+                        continue;
+                    }
+                    if schedule::due_ms(&rec).is_some_and(|d| d <= now)
+                        && let Some(ev) = self.begin_due_rotation(&ctx_for(ctx, &rec), &rec.name).await?
+                    {
+                        out.push(ev);
+                    }
                 }
-                continue;
-            }
-            if schedule::due_ms(&rec).is_some_and(|d| d <= now)
-                && let Some(ev) = self.begin_due_rotation(&ctx_for(ctx, &rec), &rec.name).await?
-            {
-                out.push(ev);
             }
         }
         Ok(out)

@@ -17,6 +17,7 @@ use crate::secrets::model::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, SecretValue,
 };
 use crate::secrets::names::{self, SecretRef};
+use crate::secrets::paging::FirstPage;
 use crate::{AwsError, RequestContext};
 
 pub(crate) const SECRET_NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
@@ -407,19 +408,17 @@ impl SecretsEngine {
         Ok(writes)
     }
 
-    /// Names of all secrets of one region of one account, in storage order.
-    pub(crate) async fn names_in_region(&self, account: &str, region: &str) -> Result<Vec<String>, AwsError> {
-        let entries = self.storage.list(&names::region_prefix(account, region)).await?;
-        Ok(entries
-            .iter()
-            .filter_map(|e| e.strip_suffix('/'))
-            .filter_map(names::unescape)
-            .collect())
+    /// A walk over the records of one region of one account (see [`RecordWalk`]).
+    pub(crate) fn walk_region(account: &str, region: &str) -> RecordWalk {
+        RecordWalk {
+            prefix: names::region_prefix(account, region),
+            after: None,
+            done: false,
+        }
     }
 
-    /// Every record of every account and region (for the background jobs). Loads them all:
-    /// fine for thousands of secrets; an index of due work is the step past that.
-    pub(crate) async fn all_records(&self) -> Result<Vec<SecretRecord>, AwsError> {
+    /// One walk per region of every account (for the background jobs).
+    pub(crate) async fn walk_everything(&self) -> Result<Vec<RecordWalk>, AwsError> {
         let mut out = Vec::new();
         for account in self.storage.list("").await? {
             let Some(account) = account.strip_suffix('/').and_then(names::unescape) else {
@@ -429,21 +428,78 @@ impl SecretsEngine {
                 let Some(region) = region.strip_suffix('/').and_then(names::unescape) else {
                     continue;
                 };
-                out.extend(self.records_in_region(&account, &region).await?);
+                out.push(Self::walk_region(&account, &region));
             }
         }
         Ok(out)
     }
 
-    /// All records of one region of one account.
-    pub(crate) async fn records_in_region(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, AwsError> {
-        let mut out = Vec::new();
-        for name in self.names_in_region(account, region).await? {
-            if let Some(rec) = self.load(account, region, &name).await? {
-                out.push(rec);
+    /// The next records of `walk` (at least one), or `None` once it has passed them all.
+    pub(crate) async fn next_records(&self, walk: &mut RecordWalk) -> Result<Option<Vec<SecretRecord>>, AwsError> {
+        while !walk.done {
+            let keys = self
+                .storage
+                .scan(&walk.prefix, walk.after.as_deref(), WALK_PAGE)
+                .await?;
+            walk.done = keys.len() < WALK_PAGE;
+            let mut records = Vec::new();
+            for key in keys.iter().filter(|k| walk.is_record_key(k)) {
+                // Gone since the scan: deleted meanwhile, not an error.
+                if let Some(bytes) = self.storage.get(key).await? {
+                    records.push(SecretRecord::from_bytes(&bytes)?);
+                }
+            }
+            walk.after = keys.into_iter().last();
+            if !records.is_empty() {
+                return Ok(Some(records));
             }
         }
-        Ok(out)
+        Ok(None)
+    }
+
+    /// One page of the records of the caller's region that `keep` accepts, ordered by `key`
+    /// (`ascending` or not), after `token`: the ListSecrets and BatchGetSecretValue listings.
+    /// Walks every record but holds only a page of them.
+    pub(crate) async fn page_of_records(
+        &self,
+        ctx: &RequestContext,
+        keep: impl Fn(&SecretRecord) -> bool,
+        key: impl Fn(&SecretRecord) -> String,
+        ascending: bool,
+        token: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<SecretRecord>, Option<String>), AwsError> {
+        let mut page = FirstPage::new(ascending, token, max)?;
+        let mut walk = Self::walk_region(&ctx.account_id, &ctx.region);
+        while let Some(records) = self.next_records(&mut walk).await? {
+            for rec in records.into_iter().filter(|r| keep(r)) {
+                let k = key(&rec);
+                page.offer(k, rec);
+            }
+        }
+        Ok(page.finish())
+    }
+}
+
+/// How many keys one step of a [`RecordWalk`] reads.
+const WALK_PAGE: usize = 2048;
+
+/// A walk over the records of one region of one account in storage order, a page of keys at a
+/// time ([`SecretsEngine::next_records`]): going through a million secrets holds one page of
+/// them in memory, not all of them. Secrets created or deleted during a walk may or may not be
+/// seen; each record seen is whole.
+pub(crate) struct RecordWalk {
+    prefix: String,
+    after: Option<String>,
+    done: bool,
+}
+
+impl RecordWalk {
+    /// `<prefix><escaped name>/meta`; not a version key.
+    fn is_record_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_suffix("/meta"))
+            .is_some_and(|name| !name.contains('/'))
     }
 }
 
