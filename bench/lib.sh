@@ -22,9 +22,9 @@ wait_port() {
 }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-declare -A ENDPOINT AKID SECRET SERVER_PID
+declare -A ENDPOINT AKID SECRET SERVER_PID ROOT_TOKEN UNSEAL_KEY
 # start_coffer NAME [AUDIT]: a production-like Coffer, with a file audit device when AUDIT is
-# set. Sets ENDPOINT, AKID, SECRET and SERVER_PID for NAME.
+# set. Sets ENDPOINT, AKID, SECRET, SERVER_PID, ROOT_TOKEN and UNSEAL_KEY for NAME.
 start_coffer() {
     local name=$1 audit=${2:-} port init key
     port=$(free_port)
@@ -46,6 +46,8 @@ TOML
     key=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["keys_base64"][0])' "$init")
     "$COFFER" operator unseal --address "http://127.0.0.1:$port" "$key" >/dev/null
     ENDPOINT[$name]="http://127.0.0.1:$port"
+    UNSEAL_KEY[$name]=$key
+    ROOT_TOKEN[$name]=$(json_field "$init" root_token)
     AKID[$name]=$(json_field "$init" root_access_key_id)
     SECRET[$name]=$(json_field "$init" root_secret_access_key)
 }

@@ -1,12 +1,26 @@
 //! The embedded default backend: one redb file, one table of `&str -> &[u8]`.
 //!
-//! Every write transaction commits with [`Durability::Immediate`], so an `Ok` means the data
-//! is on disk. `batch` is one transaction. redb is synchronous. Writes (which fsync) and
-//! `list`/`scan` (which may walk many keys) run on tokio's blocking pool through
-//! [`tokio::task::spawn_blocking`]. A point read runs inline: it is an MVCC lookup that redb
-//! answers from its page cache in microseconds, and a hop to the blocking pool and back (two
-//! thread switches) cost more than the read itself. Every request reads several records, so
-//! those hops were most of the CPU a `GetSecretValue` used.
+//! **Writes are group-committed.** `put`, `delete` and `batch` hand their writes to one
+//! writer thread (one per open database) and wait for its answer. The writer takes everything
+//! queued at that moment (up to [`MAX_GROUP`] callers), applies it in one write transaction,
+//! commits it once with [`Durability::Immediate`] (one fsync for the whole group) and then
+//! answers every caller of the group. An `Ok` therefore still means the data is on disk, and
+//! a read that starts after it sees it (redb's read transactions see every committed write).
+//! Concurrent writers share the fsync instead of queueing for redb's single write lock one
+//! fsync at a time; a lone writer pays one thread hand-off more than before.
+//!
+//! Each caller's writes stay atomic: callers are applied in arrival order, and if applying
+//! one caller's writes fails, the transaction is dropped (redb aborts it: nothing of it is
+//! written), that caller gets the error, and the group is applied again without it. redb has
+//! no savepoints inside a dirty transaction, so a retry of the rest is the way to roll back
+//! one caller. If the commit itself fails, every caller of the group gets the error and none
+//! of their writes is committed. See [`commit_group`].
+//!
+//! redb is synchronous. `list`/`scan` (which may walk many keys) run on tokio's blocking pool
+//! through [`tokio::task::spawn_blocking`]. A point read runs inline: it is an MVCC lookup that
+//! redb answers from its page cache in microseconds, and a hop to the blocking pool and back
+//! (two thread switches) cost more than the read itself. Every request reads several records,
+//! so those hops were most of the CPU a `GetSecretValue` used.
 //!
 //! `list` and `scan` are range queries over the ordered table. `list` skips over each child
 //! directory with one seek instead of walking every key below it, so listing a level costs
@@ -15,32 +29,94 @@
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use tokio::sync::oneshot;
 
 use crate::{PhysicalBackend, PhysicalWrite, Result, StorageError};
 
 /// The single table that holds every key.
 const TABLE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("coffer_kv");
 
+/// redb's page cache (reads and the write buffer) unless configured otherwise. redb's own
+/// default is 1 GiB, which a large store fills: the process then holds a copy of the hot part
+/// of the file that the kernel's page cache holds anyway. Reads that miss this cache are
+/// served by the kernel (one `pread`).
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most callers one group commit takes: bounds a transaction's size when very many
+/// writers queue at once (the rest go into the next group).
+const MAX_GROUP: usize = 1024;
+
 /// A [`PhysicalBackend`] in a redb file.
 #[derive(Clone)]
 pub struct RedbBackend {
+    // Declared before `writer`: dropping the last clone releases this reference first, then
+    // `Writer::drop` joins the thread, which drops the last one, so the file is closed (and
+    // can be opened again) when the drop returns.
     db: Arc<Database>,
+    writer: Arc<Writer>,
+}
+
+/// One caller's writes and where to send the outcome.
+struct Job {
+    writes: Vec<PhysicalWrite>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// The writer thread and its queue.
+struct Writer {
+    queue: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has answered everything queued.
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl RedbBackend {
-    /// Opens the database at `path`, creating the file and the table if they do not exist.
+    /// Opens the database at `path` with a page cache of [`DEFAULT_CACHE_BYTES`]: see
+    /// [`open_with_cache`](Self::open_with_cache).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the database at `path` with a page cache of at most `cache_bytes`, creating the
+    /// file and the table if they do not exist, and starts its writer thread.
     ///
     /// This blocks on file I/O; call it at start-up or from a blocking context.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::create(path.as_ref()).map_err(backend_err)?;
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path.as_ref())
+            .map_err(backend_err)?;
         // Create the table once, so read transactions never meet a missing table.
         let txn = begin_write(&db)?;
         txn.open_table(TABLE).map_err(backend_err)?;
         txn.commit().map_err(backend_err)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let thread_db = Arc::clone(&db);
+        let thread = std::thread::Builder::new()
+            .name("coffer-redb-writer".to_string())
+            .spawn(move || write_loop(&thread_db, &jobs))
+            .map_err(|e| StorageError::Backend(format!("redb: cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            db,
+            writer: Arc::new(Writer {
+                queue: Some(queue),
+                thread: Some(thread),
+            }),
+        })
     }
 
     /// Runs `f` against the database on the blocking pool.
@@ -55,27 +131,102 @@ impl RedbBackend {
             .map_err(|e| StorageError::Backend(format!("redb task failed: {e}")))?
     }
 
-    /// Applies `writes` in one durable transaction.
+    /// Queues `writes` for the writer thread and waits until they are committed (durable) or
+    /// refused. A caller that stops waiting does not withdraw its writes.
     async fn write(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
-        self.blocking(move |db| {
-            let txn = begin_write(db)?;
-            {
-                let mut table = txn.open_table(TABLE).map_err(backend_err)?;
-                for w in &writes {
-                    match &w.value {
-                        Some(v) => {
-                            table.insert(w.key.as_str(), v.as_slice()).map_err(backend_err)?;
-                        }
-                        None => {
-                            table.remove(w.key.as_str()).map_err(backend_err)?;
-                        }
-                    }
+        let stopped = || StorageError::Backend("redb: the writer thread has stopped".to_string());
+        let (done, answer) = oneshot::channel();
+        let queue = self.writer.queue.as_ref().ok_or_else(stopped)?;
+        queue.send(Job { writes, done }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer thread: waits for a job, takes whatever else is queued, commits the group.
+/// Ends when every [`RedbBackend`] clone is gone and the queue is empty.
+fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(
+            group,
+            |group| apply_and_commit(db, group.iter().map(|j| j.writes.as_slice())),
+            |job, result| {
+                // The caller may have stopped waiting; its writes stand either way.
+                let _ = job.done.send(result);
+            },
+        );
+    }
+}
+
+/// What one attempt at committing a group came to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// Everything was applied and the transaction committed durably.
+    Committed,
+    /// Applying the writes of the caller at this index failed; nothing was committed.
+    Refused(usize, StorageError),
+    /// The transaction could not be begun or committed; nothing was committed.
+    Failed(StorageError),
+}
+
+/// The group-commit protocol, apart from redb so it can be tested with any failures:
+/// `attempt` applies and commits the group in one transaction; a caller whose writes cannot
+/// be applied is answered with its error and left out of the next attempt; every other
+/// caller is answered with the outcome of the final commit. Each attempt has one caller fewer,
+/// so this ends after at most as many attempts as there are callers.
+pub(crate) fn commit_group<J>(
+    mut group: Vec<J>,
+    mut attempt: impl FnMut(&[J]) -> Attempt,
+    mut answer: impl FnMut(J, Result<()>),
+) {
+    while !group.is_empty() {
+        match attempt(&group) {
+            Attempt::Committed => {
+                group.into_iter().for_each(|job| answer(job, Ok(())));
+                return;
+            }
+            Attempt::Refused(i, e) if i < group.len() => answer(group.remove(i), Err(e)),
+            Attempt::Refused(_, e) | Attempt::Failed(e) => {
+                group.into_iter().for_each(|job| answer(job, Err(e.clone())));
+                return;
+            }
+        }
+    }
+}
+
+/// Applies each caller's writes, in order, in one transaction and commits it durably.
+fn apply_and_commit<'a>(db: &Database, callers: impl Iterator<Item = &'a [PhysicalWrite]>) -> Attempt {
+    let txn = match begin_write(db) {
+        Ok(txn) => txn,
+        Err(e) => return Attempt::Failed(e),
+    };
+    {
+        let mut table = match txn.open_table(TABLE) {
+            Ok(table) => table,
+            Err(e) => return Attempt::Failed(backend_err(e)),
+        };
+        for (i, writes) in callers.enumerate() {
+            for w in writes {
+                let applied = match &w.value {
+                    Some(v) => table.insert(w.key.as_str(), v.as_slice()).map(drop),
+                    None => table.remove(w.key.as_str()).map(drop),
+                };
+                if let Err(e) = applied {
+                    // Returning drops `txn` without committing, which aborts it.
+                    return Attempt::Refused(i, backend_err(e));
                 }
             }
-            // An error before this point drops `txn`, which aborts it: nothing is written.
-            txn.commit().map_err(backend_err)
-        })
-        .await
+        }
+    }
+    match txn.commit() {
+        Ok(()) => Attempt::Committed,
+        Err(e) => Attempt::Failed(backend_err(e)),
     }
 }
 

@@ -42,6 +42,14 @@ async fn redb_backend_passes_on_a_multi_thread_runtime() {
     exercise_backend(&db).await;
 }
 
+/// A cache far smaller than the data: reads miss it and go to the file.
+#[tokio::test]
+async fn redb_backend_passes_with_a_tiny_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = RedbBackend::open_with_cache(dir.path().join("coffer.redb"), 64 * 1024).unwrap();
+    exercise_backend(&db).await;
+}
+
 #[tokio::test]
 async fn fault_injector_without_faults_passes() {
     let faults = FaultInjector::new(Arc::new(MemoryBackend::new()));
@@ -194,4 +202,117 @@ async fn logical_batch_through_a_view() {
         .await
         .unwrap();
     assert_eq!(inner.scan("", None, 10).await.unwrap(), vec!["v/a".to_string()]);
+}
+
+/// Many writers at once (so the writer thread commits them in groups): every acknowledged
+/// write is visible to its writer at once and is there after the database is reopened, and
+/// each batch is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redb_concurrent_writers_survive_reopen() {
+    const WRITERS: usize = 64;
+    const ROUNDS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coffer.redb");
+    {
+        let db = RedbBackend::open(&path).unwrap();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    for r in 0..ROUNDS {
+                        let key = format!("w{w:02}/put/{r:02}");
+                        db.put(&key, key.as_bytes().to_vec()).await.unwrap();
+                        // Read-your-writes: an acknowledged write is visible at once.
+                        assert_eq!(db.get(&key).await.unwrap().as_deref(), Some(key.as_bytes()));
+                        let (a, b) = (format!("w{w:02}/batch/{r:02}/a"), format!("w{w:02}/batch/{r:02}/b"));
+                        db.batch(vec![put(&a, a.as_bytes()), put(&b, b.as_bytes())])
+                            .await
+                            .unwrap();
+                        if r % 2 == 1 {
+                            db.delete(&format!("w{w:02}/put/{r:02}")).await.unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let db = RedbBackend::open(&path).unwrap();
+    for w in 0..WRITERS {
+        for r in 0..ROUNDS {
+            let key = format!("w{w:02}/put/{r:02}");
+            let expected = (r % 2 == 0).then(|| key.as_bytes().to_vec());
+            assert_eq!(db.get(&key).await.unwrap(), expected, "{key}");
+            for part in ["a", "b"] {
+                let key = format!("w{w:02}/batch/{r:02}/{part}");
+                assert_eq!(db.get(&key).await.unwrap().as_deref(), Some(key.as_bytes()), "{key}");
+            }
+        }
+    }
+    let total = db.scan("", None, usize::MAX).await.unwrap().len();
+    assert_eq!(total, WRITERS * ROUNDS * 2 + WRITERS * ROUNDS / 2);
+}
+
+/// The group-commit protocol: a caller whose writes cannot be applied gets its error and the
+/// group is committed without it; a failed commit fails every caller left in the group.
+#[test]
+fn group_commit_leaves_out_refused_callers() {
+    use crate::redb_backend::{Attempt, commit_group};
+    let err = |m: &str| StorageError::Backend(m.to_string());
+
+    // Callers 3 and 5 cannot be applied; the others commit in the third attempt.
+    let mut attempts: Vec<Vec<u32>> = Vec::new();
+    let mut answers: Vec<(u32, Result<(), StorageError>)> = Vec::new();
+    commit_group(
+        vec![1, 2, 3, 4, 5, 6],
+        |group: &[u32]| {
+            attempts.push(group.to_vec());
+            match group.iter().position(|j| j % 2 == 1 && *j > 1) {
+                Some(i) => Attempt::Refused(i, err(&format!("bad {}", group[i]))),
+                None => Attempt::Committed,
+            }
+        },
+        |job, result| answers.push((job, result)),
+    );
+    assert_eq!(
+        attempts,
+        vec![vec![1, 2, 3, 4, 5, 6], vec![1, 2, 4, 5, 6], vec![1, 2, 4, 6]]
+    );
+    answers.sort_by_key(|(j, _)| *j);
+    assert_eq!(
+        answers,
+        vec![
+            (1, Ok(())),
+            (2, Ok(())),
+            (3, Err(err("bad 3"))),
+            (4, Ok(())),
+            (5, Err(err("bad 5"))),
+            (6, Ok(())),
+        ]
+    );
+
+    // A failed commit answers everyone with its error, after one attempt.
+    let mut answers = Vec::new();
+    let mut tries = 0;
+    commit_group(
+        vec![1, 2],
+        |_: &[u32]| {
+            tries += 1;
+            Attempt::Failed(err("disk full"))
+        },
+        |job, result| answers.push((job, result)),
+    );
+    assert_eq!(tries, 1);
+    assert_eq!(answers, vec![(1, Err(err("disk full"))), (2, Err(err("disk full")))]);
+
+    // Every caller refused: each is answered, and nothing is attempted with an empty group.
+    let mut answers = Vec::new();
+    commit_group(
+        vec![7, 8],
+        |_: &[u32]| Attempt::Refused(0, err("no")),
+        |job, result| answers.push((job, result)),
+    );
+    assert_eq!(answers, vec![(7, Err(err("no"))), (8, Err(err("no")))]);
 }

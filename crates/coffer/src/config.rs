@@ -56,6 +56,8 @@ struct RawListener {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: PathBuf,
+    /// redb's page cache in MiB (default 32).
+    cache_mb: Option<u64>,
 }
 
 /// How the listener is secured.
@@ -71,6 +73,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub transport: Transport,
     pub storage_path: PathBuf,
+    /// `[storage] cache_mb`, in bytes.
+    pub storage_cache_bytes: usize,
     pub audit: Vec<AuditDeviceSpec>,
     /// `[rotation] allow_command_functions`.
     pub allow_command_functions: bool,
@@ -120,6 +124,14 @@ impl Config {
         if raw.storage.path.as_os_str().is_empty() {
             bail!("storage: path must not be empty");
         }
+        let storage_cache_bytes = match raw.storage.cache_mb {
+            None => coffer_storage::redb_backend::DEFAULT_CACHE_BYTES,
+            Some(mb) => mb
+                .checked_mul(1024 * 1024)
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|b| *b > 0)
+                .context("storage: cache_mb must be a positive number of MiB")?,
+        };
         let mut audit = Vec::new();
         for raw in raw.audit {
             let spec = match raw {
@@ -138,6 +150,7 @@ impl Config {
             listen: raw.listener.address.unwrap_or_else(default_listen),
             transport,
             storage_path: raw.storage.path,
+            storage_cache_bytes,
             audit,
             allow_command_functions: raw.rotation.allow_command_functions,
         })
@@ -157,6 +170,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen.port(), 8443);
         assert!(matches!(c.transport, Transport::Tls { .. }));
+        assert_eq!(c.storage_cache_bytes, coffer_storage::redb_backend::DEFAULT_CACHE_BYTES);
+    }
+
+    #[test]
+    fn storage_cache_size() {
+        let parse = |cache: &str| {
+            Config::parse(&format!(
+                "[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\ncache_mb = {cache}\n"
+            ))
+        };
+        assert_eq!(parse("256").unwrap().storage_cache_bytes, 256 * 1024 * 1024);
+        assert!(format!("{:#}", parse("0").err().unwrap()).contains("cache_mb"));
+        assert!(parse("-1").is_err());
     }
 
     #[test]

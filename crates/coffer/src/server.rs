@@ -279,7 +279,8 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let backend: DynBackend = Arc::new(
-        RedbBackend::open(&cfg.storage_path).with_context(|| format!("opening {}", cfg.storage_path.display()))?,
+        RedbBackend::open_with_cache(&cfg.storage_path, cfg.storage_cache_bytes)
+            .with_context(|| format!("opening {}", cfg.storage_path.display()))?,
     );
     let std_listener = std::net::TcpListener::bind(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?;
     std_listener.set_nonblocking(true)?;

@@ -97,9 +97,13 @@ impl SecretsEngine {
     pub(crate) async fn purge_expired_impl(&self, ctx: &RequestContext) -> Result<usize, AwsError> {
         let now = now_ms(ctx);
         let mut purged = 0;
-        for rec in self.all_records().await? {
-            if self.purge_if_due(&rec, now).await? {
-                purged += 1;
+        for mut walk in self.walk_everything().await? {
+            while let Some(records) = self.next_records(&mut walk).await? {
+                for rec in records {
+                    if self.purge_if_due(&rec, now).await? {
+                        purged += 1;
+                    }
+                }
             }
         }
         Ok(purged)

@@ -36,12 +36,6 @@ impl SecretsEngine {
             "sortBy",
         )?;
 
-        let recs: Vec<SecretRecord> = self
-            .records_in_region(&ctx.account_id, &ctx.region)
-            .await?
-            .into_iter()
-            .filter(|r| (include_deleted || !r.is_deleted()) && filters::matches(r, &filters))
-            .collect();
         let key = |r: &SecretRecord| -> String {
             match sort_by.as_str() {
                 "name" => format!("{}\u{0}{}", r.name, r.created_ms),
@@ -50,10 +44,16 @@ impl SecretsEngine {
                 _ => created_key(r),
             }
         };
-        let mut keyed: Vec<(String, SecretRecord)> = recs.into_iter().map(|r| (key(&r), r)).collect();
-        let ascending = order == "asc";
-        keyed.sort_by(|a, b| if ascending { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
-        let (page, token) = paging::page(keyed, ascending, next.as_deref(), usize::try_from(max).unwrap_or(100))?;
+        let (page, token) = self
+            .page_of_records(
+                ctx,
+                |r| (include_deleted || !r.is_deleted()) && filters::matches(r, &filters),
+                key,
+                order == "asc",
+                next.as_deref(),
+                usize::try_from(max).unwrap_or(100),
+            )
+            .await?;
         Ok(Out::new()
             .v(
                 "SecretList",

@@ -2,7 +2,11 @@
 //!
 //! Every listed item has a sort key (a string whose byte order is the list order). The token
 //! is the base64url form of the last returned key, so a page continues strictly after it
-//! even if items were added or removed in between.
+//! even if items were added or removed in between. [`FirstPage`] selects a page from items
+//! offered in any order, holding only a page of them.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,32 +29,119 @@ pub(crate) fn decode_token(token: &str) -> Result<String, AwsError> {
     String::from_utf8(bytes).map_err(|_| invalid_token())
 }
 
-/// Returns one page of `items` (already sorted by key in the requested direction) after
-/// `token`, and the token of the next page if more items follow.
+/// Returns one page of `items` (in any order) in the requested direction after `token`, and
+/// the token of the next page if more items follow.
 pub(crate) fn page<T>(
     items: Vec<(String, T)>,
     ascending: bool,
     token: Option<&str>,
     max: usize,
 ) -> Result<(Vec<T>, Option<String>), AwsError> {
-    let after = token.map(decode_token).transpose()?;
-    let mut rest = items.into_iter().filter(|(k, _)| match &after {
-        None => true,
-        Some(a) if ascending => k.as_str() > a.as_str(),
-        Some(a) => k.as_str() < a.as_str(),
-    });
-    let mut out = Vec::new();
-    let mut last_key = None;
-    for (k, item) in rest.by_ref().take(max) {
-        last_key = Some(k);
-        out.push(item);
+    let mut page = FirstPage::new(ascending, token, max)?;
+    for (key, item) in items {
+        page.offer(key, item);
     }
-    let next = if rest.next().is_some() {
-        last_key.as_deref().map(encode_token)
-    } else {
-        None
-    };
-    Ok((out, next))
+    Ok(page.finish())
+}
+
+/// One page of a list whose items are offered one at a time, in any order: it keeps only the
+/// `max + 1` first items after the token, so a page of a million-item list holds a page of
+/// items in memory, not the list.
+pub(crate) struct FirstPage<T> {
+    /// The kept items; the top is the one that comes last in list order.
+    heap: BinaryHeap<Ranked<T>>,
+    ascending: bool,
+    after: Option<String>,
+    max: usize,
+}
+
+/// An item and its sort key, ordered by list order (the key reversed for a descending list).
+struct Ranked<T> {
+    key: String,
+    ascending: bool,
+    item: T,
+}
+
+impl<T> Ord for Ranked<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let by_key = self.key.cmp(&other.key);
+        if self.ascending { by_key } else { by_key.reverse() }
+    }
+}
+
+impl<T> PartialOrd for Ranked<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> PartialEq for Ranked<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<T> Eq for Ranked<T> {}
+
+impl<T> FirstPage<T> {
+    /// A page of at most `max` items strictly after `token` (a `NextToken`) in the direction.
+    pub(crate) fn new(ascending: bool, token: Option<&str>, max: usize) -> Result<Self, AwsError> {
+        Ok(Self {
+            heap: BinaryHeap::new(),
+            ascending,
+            after: token.map(decode_token).transpose()?,
+            max,
+        })
+    }
+
+    /// Whether an item with this key would be kept now: it follows the token and, once the
+    /// page is full, comes before the last kept item. Lets a caller skip building items.
+    pub(crate) fn wants(&self, key: &str) -> bool {
+        let after_token = match &self.after {
+            None => true,
+            Some(a) if self.ascending => key > a.as_str(),
+            Some(a) => key < a.as_str(),
+        };
+        let before_last = match self.heap.peek() {
+            Some(last) if self.heap.len() > self.max => {
+                if self.ascending {
+                    key < last.key.as_str()
+                } else {
+                    key > last.key.as_str()
+                }
+            }
+            _ => true,
+        };
+        after_token && before_last
+    }
+
+    pub(crate) fn offer(&mut self, key: String, item: T) {
+        if !self.wants(&key) {
+            return;
+        }
+        self.heap.push(Ranked {
+            key,
+            ascending: self.ascending,
+            item,
+        });
+        // One more than a page is kept: it tells whether a next page exists.
+        if self.heap.len() > self.max.saturating_add(1) {
+            self.heap.pop();
+        }
+    }
+
+    /// The page in list order, and the token of the next page if more items follow.
+    pub(crate) fn finish(self) -> (Vec<T>, Option<String>) {
+        let mut ranked = self.heap.into_sorted_vec();
+        let more = ranked.len() > self.max;
+        ranked.truncate(self.max);
+        let next = if more {
+            ranked.last().map(|r| encode_token(&r.key))
+        } else {
+            None
+        };
+        (ranked.into_iter().map(|r| r.item).collect(), next)
+    }
 }
 
 /// A sort key for a number that orders correctly as a string (non-negative values).
@@ -80,5 +171,34 @@ mod tests {
                 .code,
             AwsErrorCode::InvalidNextTokenException
         );
+    }
+
+    /// Items offered in any order page exactly like the sorted list, both ways.
+    #[test]
+    fn pages_of_unsorted_items_in_both_directions() {
+        // A fixed shuffle of 0..50.
+        let shuffled: Vec<i64> = (0..50).map(|i| (i * 37 + 11) % 50).collect();
+        for ascending in [true, false] {
+            let mut expected: Vec<i64> = (0..50).collect();
+            if !ascending {
+                expected.reverse();
+            }
+            let mut got = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let items: Vec<(String, i64)> = shuffled.iter().map(|i| (num_key(*i), *i)).collect();
+                let (p, next) = page(items, ascending, token.as_deref(), 7).unwrap();
+                assert!(p.len() <= 7);
+                got.extend(p);
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+            assert_eq!(got, expected, "ascending: {ascending}");
+        }
+        // Exactly a page: no token.
+        let items: Vec<(String, i64)> = (0..7).map(|i| (num_key(i), i)).collect();
+        assert_eq!(page(items, true, None, 7).unwrap(), ((0..7).collect(), None));
     }
 }

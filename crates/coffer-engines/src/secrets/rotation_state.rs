@@ -111,11 +111,15 @@ impl SecretsEngine {
     pub async fn background(&self, ctx: &RequestContext) -> Result<(usize, Vec<RotationTask>), AwsError> {
         let now = now_ms(ctx);
         let (mut purged, mut rotations) = (0, Vec::new());
-        for rec in self.all_records().await? {
-            if self.purge_if_due(&rec, now).await? {
-                purged += 1;
-            } else {
-                rotations.extend(self.rotation_if_due(ctx, &rec).await?);
+        for mut walk in self.walk_everything().await? {
+            while let Some(records) = self.next_records(&mut walk).await? {
+                for rec in records {
+                    if self.purge_if_due(&rec, now).await? {
+                        purged += 1;
+                    } else {
+                        rotations.extend(self.rotation_if_due(ctx, &rec).await?);
+                    }
+                }
             }
         }
         Ok((purged, rotations))

@@ -1,10 +1,11 @@
 //! Storage access for the engine: loading records and values, resolving a `SecretId`,
 //! per-secret write locks, and the commit protocol.
 //!
-//! Commit protocol: new version values are written first (one batch); the metadata records
-//! (the secret's own and its replicas') follow in a second batch, which is the commit point,
-//! together with the deletion of pruned versions. A failure before the second batch leaves
-//! only unreferenced values behind; the secret is unchanged.
+//! Commit protocol: one atomic batch per change holds the new version values, the metadata
+//! records (the secret's own and its replicas') and the deletion of pruned versions. Either
+//! all of it is stored or none: a failed write leaves the secret unchanged and nothing
+//! behind. (One batch rather than values first and records second: every durable write costs
+//! a commit, and a batch is atomic in every backend.)
 
 use coffer_crypto::SecretBytes;
 use coffer_storage::Write;
@@ -16,6 +17,7 @@ use crate::secrets::model::{
     AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, SecretValue,
 };
 use crate::secrets::names::{self, SecretRef};
+use crate::secrets::paging::FirstPage;
 use crate::{AwsError, RequestContext};
 
 pub(crate) const SECRET_NOT_FOUND: &str = "Secrets Manager can't find the specified secret.";
@@ -305,9 +307,9 @@ impl SecretsEngine {
         rec.replicas.iter().filter(|r| r.status == REPLICA_IN_SYNC).collect()
     }
 
-    /// Commits a change to a (primary or standalone) secret: writes `new_values` (already
-    /// encrypted for each region, see [`seal_new_values`](Self::seal_new_values)), then the
-    /// record and its in-sync replicas' records, then drops `removed_versions`.
+    /// Commits a change to a (primary or standalone) secret in one batch: writes `new_values`
+    /// (already encrypted for each region, see [`seal_new_values`](Self::seal_new_values)),
+    /// the record and its in-sync replicas' records, and drops `removed_versions`.
     pub(crate) async fn commit(
         &self,
         rec: &SecretRecord,
@@ -330,23 +332,19 @@ impl SecretsEngine {
         let mut regions: Vec<&str> = vec![rec.region.as_str()];
         regions.extend(replicas.iter().map(|r| r.region.as_str()));
 
-        if !new_values.is_empty() {
-            let writes = new_values
-                .iter()
-                .map(|v| {
-                    Write::put(
-                        names::version_key(&rec.account, &v.region, &rec.name, &v.version_id),
-                        v.bytes.clone(),
-                    )
-                })
-                .collect();
-            self.storage.batch(writes).await?;
-        }
-
-        let mut writes = vec![Write::put(
+        let mut writes: Vec<Write> = new_values
+            .iter()
+            .map(|v| {
+                Write::put(
+                    names::version_key(&rec.account, &v.region, &rec.name, &v.version_id),
+                    v.bytes.clone(),
+                )
+            })
+            .collect();
+        writes.push(Write::put(
             names::meta_key(&rec.account, &rec.region, &rec.name),
             rec.to_bytes()?,
-        )];
+        ));
         for r in &replicas {
             let copy = crate::secrets::replication::derive_replica(rec, r);
             writes.push(Write::put(
@@ -410,19 +408,17 @@ impl SecretsEngine {
         Ok(writes)
     }
 
-    /// Names of all secrets of one region of one account, in storage order.
-    pub(crate) async fn names_in_region(&self, account: &str, region: &str) -> Result<Vec<String>, AwsError> {
-        let entries = self.storage.list(&names::region_prefix(account, region)).await?;
-        Ok(entries
-            .iter()
-            .filter_map(|e| e.strip_suffix('/'))
-            .filter_map(names::unescape)
-            .collect())
+    /// A walk over the records of one region of one account (see [`RecordWalk`]).
+    pub(crate) fn walk_region(account: &str, region: &str) -> RecordWalk {
+        RecordWalk {
+            prefix: names::region_prefix(account, region),
+            after: None,
+            done: false,
+        }
     }
 
-    /// Every record of every account and region (for the background jobs). Loads them all:
-    /// fine for thousands of secrets; an index of due work is the step past that.
-    pub(crate) async fn all_records(&self) -> Result<Vec<SecretRecord>, AwsError> {
+    /// One walk per region of every account (for the background jobs).
+    pub(crate) async fn walk_everything(&self) -> Result<Vec<RecordWalk>, AwsError> {
         let mut out = Vec::new();
         for account in self.storage.list("").await? {
             let Some(account) = account.strip_suffix('/').and_then(names::unescape) else {
@@ -432,21 +428,78 @@ impl SecretsEngine {
                 let Some(region) = region.strip_suffix('/').and_then(names::unescape) else {
                     continue;
                 };
-                out.extend(self.records_in_region(&account, &region).await?);
+                out.push(Self::walk_region(&account, &region));
             }
         }
         Ok(out)
     }
 
-    /// All records of one region of one account.
-    pub(crate) async fn records_in_region(&self, account: &str, region: &str) -> Result<Vec<SecretRecord>, AwsError> {
-        let mut out = Vec::new();
-        for name in self.names_in_region(account, region).await? {
-            if let Some(rec) = self.load(account, region, &name).await? {
-                out.push(rec);
+    /// The next records of `walk` (at least one), or `None` once it has passed them all.
+    pub(crate) async fn next_records(&self, walk: &mut RecordWalk) -> Result<Option<Vec<SecretRecord>>, AwsError> {
+        while !walk.done {
+            let keys = self
+                .storage
+                .scan(&walk.prefix, walk.after.as_deref(), WALK_PAGE)
+                .await?;
+            walk.done = keys.len() < WALK_PAGE;
+            let mut records = Vec::new();
+            for key in keys.iter().filter(|k| walk.is_record_key(k)) {
+                // Gone since the scan: deleted meanwhile, not an error.
+                if let Some(bytes) = self.storage.get(key).await? {
+                    records.push(SecretRecord::from_bytes(&bytes)?);
+                }
+            }
+            walk.after = keys.into_iter().last();
+            if !records.is_empty() {
+                return Ok(Some(records));
             }
         }
-        Ok(out)
+        Ok(None)
+    }
+
+    /// One page of the records of the caller's region that `keep` accepts, ordered by `key`
+    /// (`ascending` or not), after `token`: the ListSecrets and BatchGetSecretValue listings.
+    /// Walks every record but holds only a page of them.
+    pub(crate) async fn page_of_records(
+        &self,
+        ctx: &RequestContext,
+        keep: impl Fn(&SecretRecord) -> bool,
+        key: impl Fn(&SecretRecord) -> String,
+        ascending: bool,
+        token: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<SecretRecord>, Option<String>), AwsError> {
+        let mut page = FirstPage::new(ascending, token, max)?;
+        let mut walk = Self::walk_region(&ctx.account_id, &ctx.region);
+        while let Some(records) = self.next_records(&mut walk).await? {
+            for rec in records.into_iter().filter(|r| keep(r)) {
+                let k = key(&rec);
+                page.offer(k, rec);
+            }
+        }
+        Ok(page.finish())
+    }
+}
+
+/// How many keys one step of a [`RecordWalk`] reads.
+const WALK_PAGE: usize = 2048;
+
+/// A walk over the records of one region of one account in storage order, a page of keys at a
+/// time ([`SecretsEngine::next_records`]): going through a million secrets holds one page of
+/// them in memory, not all of them. Secrets created or deleted during a walk may or may not be
+/// seen; each record seen is whole.
+pub(crate) struct RecordWalk {
+    prefix: String,
+    after: Option<String>,
+    done: bool,
+}
+
+impl RecordWalk {
+    /// `<prefix><escaped name>/meta`; not a version key.
+    fn is_record_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_suffix("/meta"))
+            .is_some_and(|name| !name.contains('/'))
     }
 }
 

@@ -1682,20 +1682,24 @@ async fn failed_writes_leave_the_secret_unchanged() {
 async fn failed_create_leaves_nothing_behind() {
     let storage = Arc::new(FailingStorage::new());
     let t = T::with_storage(storage.clone());
-    for n in 1..=2 {
-        storage.fail_write_in(n as u64);
-        assert!(
-            t.call("CreateSecret", json!({"Name": "s", "SecretString": "v"}))
-                .await
-                .is_err()
-        );
+    // Fail the 1st, 2nd, ... write until CreateSecret needs fewer writes than that.
+    let mut n = 1;
+    loop {
+        storage.fail_write_in(n);
+        let r = t.call("CreateSecret", json!({"Name": "s", "SecretString": "v"})).await;
         storage.fail_write_in(u64::MAX / 2);
+        if r.is_ok() {
+            break;
+        }
         assert_eq!(
             t.err("DescribeSecret", json!({"SecretId": "s"})).await.code,
-            AwsErrorCode::ResourceNotFoundException
+            AwsErrorCode::ResourceNotFoundException,
+            "failing write #{n}"
         );
+        n += 1;
+        assert!(n < 10, "CreateSecret never succeeds");
     }
-    t.ok("CreateSecret", json!({"Name": "s", "SecretString": "v"})).await;
+    assert!(n > 1, "CreateSecret was never made to fail");
     assert_eq!(t.current("s").await, "v");
 }
 

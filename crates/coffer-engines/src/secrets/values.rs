@@ -11,7 +11,6 @@ use crate::secrets::filters;
 use crate::secrets::input::{self, Input, check_len, check_opt_len, required};
 use crate::secrets::model::{AWSCURRENT, SecretRecord, SecretValue, Tag, day_of, now_ms, now_ns};
 use crate::secrets::names;
-use crate::secrets::paging;
 use crate::secrets::render::{self, Out};
 use crate::secrets::store::{ensure_not_deleted, ensure_writable};
 use crate::secrets::versions;
@@ -345,18 +344,16 @@ impl SecretsEngine {
             let filters = filters::parse_filters(filter_input.unwrap_or_default())?;
             let max = max.unwrap_or(20);
             input::check_range(max, 1, 20, "maxResults")?;
-            let recs: Vec<SecretRecord> = self
-                .records_in_region(&ctx.account_id, &ctx.region)
-                .await?
-                .into_iter()
-                .filter(|r| !r.is_deleted() && filters::matches(r, &filters))
-                .collect();
-            let mut keyed: Vec<(String, SecretRecord)> = recs
-                .into_iter()
-                .map(|r| (crate::secrets::metadata::created_key(&r), r))
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            let (page, token) = paging::page(keyed, true, next.as_deref(), usize::try_from(max).unwrap_or(20))?;
+            let (page, token) = self
+                .page_of_records(
+                    ctx,
+                    |r| !r.is_deleted() && filters::matches(r, &filters),
+                    crate::secrets::metadata::created_key,
+                    true,
+                    next.as_deref(),
+                    usize::try_from(max).unwrap_or(20),
+                )
+                .await?;
             next_token = token;
             page.into_iter().map(|r| r.arn).collect()
         };
