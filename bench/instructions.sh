@@ -5,7 +5,7 @@
 # number to compare before/after a change to the request path (the audit cost especially).
 #
 # For each peer: start the release server under callgrind (production-like, see lib.sh), create
-# the secret, warm up with WARM requests (signing-key and policy caches), zero the counters,
+# the secret and an IAM user whose policy is evaluated on every request (make_bench_user), warm up with WARM requests (signing-key and policy caches), zero the counters,
 # send exactly REQUESTS GetSecretValue calls over CONNECTIONS connections, dump the counters.
 # Prints instructions per request for each peer and the audit share,
 # 1 - Ir(coffer) / Ir(coffer-audit): the throughput lost to the audit log if the server is
@@ -39,10 +39,12 @@ measure() {
     local name=$1 audit=${2:-} pid line total=0 ir
     LAUNCH=(valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.%p.out")
     start_coffer "$name" "$audit"
+    make_bench_user "$name"
     pid=${SERVER_PID[$name]}
     local common=(--endpoint "${ENDPOINT[$name]}" --access-key "${AKID[$name]}" --secret-key "${SECRET[$name]}"
                   --scenario sm-get --connections "$CONNECTIONS")
-    "$LOADGEN" "${common[@]}" --setup
+    "$LOADGEN" --endpoint "${ENDPOINT[$name]}" --access-key "${SETUP_AKID[$name]}" \
+        --secret-key "${SETUP_SECRET[$name]}" --scenario sm-get --setup
     "$LOADGEN" "${common[@]}" --requests "$WARM" >/dev/null
     callgrind_control -z "$pid" >/dev/null
     line=$("$LOADGEN" "${common[@]}" --requests "$REQUESTS" --target "$name")

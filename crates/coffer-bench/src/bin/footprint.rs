@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use clap::Parser;
 use coffer_bench::{Call, Endpoint, call_once};
 use serde_json::json;
@@ -50,10 +49,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn list_call() -> Call {
-    Call {
-        target: "secretsmanager.ListSecrets",
-        body: Bytes::from_static(b"{}"),
-    }
+    Call::aws_json("secretsmanager.ListSecrets", &json!({}))
 }
 
 /// Starts `coffer server --dev` and returns it with the time until it first answered a
@@ -120,14 +116,14 @@ async fn main() -> anyhow::Result<()> {
 
     let (server, _) = start(&args.coffer).await?;
     let mut errors = 0u64;
-    let create = Call {
-        target: "secretsmanager.CreateSecret",
-        body: Bytes::from(json!({ "Name": "bench/footprint", "SecretString": "s".repeat(256) }).to_string()),
-    };
-    let get = Call {
-        target: "secretsmanager.GetSecretValue",
-        body: Bytes::from_static(br#"{"SecretId":"bench/footprint"}"#),
-    };
+    let create = Call::aws_json(
+        "secretsmanager.CreateSecret",
+        &json!({ "Name": "bench/footprint", "SecretString": "s".repeat(256) }),
+    );
+    let get = Call::aws_json(
+        "secretsmanager.GetSecretValue",
+        &json!({ "SecretId": "bench/footprint" }),
+    );
     for i in 0..args.requests.max(1) {
         let call = if i == 0 { &create } else { &get };
         if !matches!(call_once(&server.endpoint, call).await, Ok((200, _))) {

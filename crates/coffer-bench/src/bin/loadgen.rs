@@ -1,32 +1,41 @@
 //! Coffer's load generator: fixed concurrency, fixed duration, warm-up excluded, latency in an
-//! HDR histogram. Requests are AWS JSON calls signed with SigV4 (see the crate's library),
-//! re-signed every minute, well inside the 5-minute validity. One line of JSON comes out.
+//! HDR histogram. AWS calls are signed with SigV4 (see the crate's library) and re-signed
+//! every minute, well inside the 5-minute validity; Vault calls carry `--vault-token`. One
+//! line of JSON comes out.
 //!
 //! Scenarios: `sm-get` (GetSecretValue of a 256-byte secret), `sm-put` (PutSecretValue,
 //! spread over many secrets so none reaches its version quota), `sm-get-many`
 //! (GetSecretValue of secrets picked at random among `--secrets` of them, for the scale
 //! scenario; each connection reads its secrets once before the warm-up starts), `sm-list`
-//! (the first page of ListSecrets). `--setup` creates what the scenario
-//! reads first; `--probe K` sends K requests one after another instead of loading for a time.
+//! (the first page of ListSecrets), `ssm-get` (GetParameter with decryption of a 256-byte
+//! SecureString), `kms-encrypt` (Encrypt of 128 bytes under a symmetric key), and the Vault
+//! ones: `kv-read` (KV v2 read of a 256-byte value), `kv-write` (KV v2 writes, spread like
+//! sm-put), `transit-encrypt` (128 bytes). `--setup` creates what the scenario reads first;
+//! `--probe K` sends K requests one after another instead of loading for a time;
+//! `--setup-user NAME` creates an IAM user allowed what the scenarios do on `bench/*` and
+//! nothing else, and prints its access key as JSON.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use coffer_bench::{Call, Endpoint, Signed, connect, send, sign_call};
+use coffer_bench::{Call, Endpoint, Signed, connect, send, sign_call, xml_text};
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-/// Named as on the command line (`sm-get`, ...): Secrets Manager operations, hence the prefix.
-#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, ValueEnum)]
 enum Scenario {
     SmGet,
     SmPut,
     SmGetMany,
     SmList,
+    SsmGet,
+    KmsEncrypt,
+    KvRead,
+    KvWrite,
+    TransitEncrypt,
 }
 
 impl Scenario {
@@ -36,6 +45,11 @@ impl Scenario {
             Scenario::SmPut => "sm-put",
             Scenario::SmGetMany => "sm-get-many",
             Scenario::SmList => "sm-list",
+            Scenario::SsmGet => "ssm-get",
+            Scenario::KmsEncrypt => "kms-encrypt",
+            Scenario::KvRead => "kv-read",
+            Scenario::KvWrite => "kv-write",
+            Scenario::TransitEncrypt => "transit-encrypt",
         }
     }
 }
@@ -51,8 +65,15 @@ struct Args {
     secret_key: String,
     #[arg(long, default_value = "us-east-1")]
     region: String,
-    #[arg(long, value_enum)]
-    scenario: Scenario,
+    /// The token for the Vault scenarios.
+    #[arg(long, default_value = "")]
+    vault_token: String,
+    #[arg(long, value_enum, required_unless_present = "setup_user")]
+    scenario: Option<Scenario>,
+    /// Create this IAM user with a least-privilege policy for the scenarios, print its new
+    /// access key as JSON, then exit.
+    #[arg(long)]
+    setup_user: Option<String>,
     #[arg(long, default_value_t = 16)]
     connections: usize,
     /// Measured seconds (after the warm-up).
@@ -101,29 +122,45 @@ fn pseudo_random(seed: u64) -> impl Iterator<Item = u64> {
     })
 }
 
+/// 128 bytes (`x` repeated), base64-encoded: the KMS and transit plaintext.
+fn plaintext_128() -> String {
+    format!("{}eHg=", "eHh4".repeat(42))
+}
+
 fn get_call(name: &str) -> Call {
-    Call {
-        target: "secretsmanager.GetSecretValue",
-        body: Bytes::from(json!({ "SecretId": name }).to_string()),
-    }
+    Call::aws_json("secretsmanager.GetSecretValue", &json!({ "SecretId": name }))
 }
 
 fn create_call(name: String) -> Call {
-    Call {
-        target: "secretsmanager.CreateSecret",
-        body: Bytes::from(json!({ "Name": name, "SecretString": "s".repeat(256) }).to_string()),
+    Call::aws_json(
+        "secretsmanager.CreateSecret",
+        &json!({ "Name": name, "SecretString": "s".repeat(256) }),
+    )
+}
+
+fn kv_write_call(path: &str, fill: &str) -> Call {
+    Call::vault(
+        "POST",
+        &format!("/v1/secret/data/{path}"),
+        Some(&json!({ "data": { "value": fill.repeat(256) } })),
+    )
+}
+
+impl Args {
+    fn scenario(&self) -> Scenario {
+        self.scenario.unwrap_or(Scenario::SmGet)
     }
 }
 
 fn calls_for(args: &Args, conn: usize) -> Vec<Call> {
-    match args.scenario {
+    match args.scenario() {
         Scenario::SmGet => vec![get_call("bench/secret-256")],
         Scenario::SmPut => (0..PUT_SECRETS_PER_CONN)
-            .map(|i| Call {
-                target: "secretsmanager.PutSecretValue",
-                body: Bytes::from(
-                    json!({ "SecretId": format!("bench/put-{conn}-{i}"), "SecretString": "p".repeat(256) }).to_string(),
-                ),
+            .map(|i| {
+                Call::aws_json(
+                    "secretsmanager.PutSecretValue",
+                    &json!({ "SecretId": format!("bench/put-{conn}-{i}"), "SecretString": "p".repeat(256) }),
+                )
             })
             .collect(),
         Scenario::SmGetMany => {
@@ -133,14 +170,28 @@ fn calls_for(args: &Args, conn: usize) -> Vec<Call> {
                 .map(|r| get_call(&scale_name(usize::try_from(r % n).unwrap_or(0))))
                 .collect()
         }
-        Scenario::SmList => vec![Call {
-            target: "secretsmanager.ListSecrets",
-            body: Bytes::from_static(b"{}"),
-        }],
+        Scenario::SmList => vec![Call::aws_json("secretsmanager.ListSecrets", &json!({}))],
+        Scenario::SsmGet => vec![Call::aws_json(
+            "AmazonSSM.GetParameter",
+            &json!({ "Name": "/bench/param-256", "WithDecryption": true }),
+        )],
+        Scenario::KmsEncrypt => vec![Call::aws_json(
+            "TrentService.Encrypt",
+            &json!({ "KeyId": "alias/bench", "Plaintext": plaintext_128() }),
+        )],
+        Scenario::KvRead => vec![Call::vault("GET", "/v1/secret/data/bench/app", None)],
+        Scenario::KvWrite => (0..PUT_SECRETS_PER_CONN)
+            .map(|i| kv_write_call(&format!("bench/put-{conn}-{i}"), "p"))
+            .collect(),
+        Scenario::TransitEncrypt => vec![Call::vault(
+            "POST",
+            "/v1/transit/encrypt/bench",
+            Some(&json!({ "plaintext": plaintext_128() })),
+        )],
     }
 }
 
-/// The setup of every scenario but sm-get-many: a few secrets, created one after another.
+/// The setup of every scenario but sm-get-many: a few resources, created one after another.
 fn setup_calls(scenario: Scenario, connections: usize) -> Vec<Call> {
     match scenario {
         Scenario::SmGet => vec![create_call("bench/secret-256".to_string())],
@@ -148,17 +199,131 @@ fn setup_calls(scenario: Scenario, connections: usize) -> Vec<Call> {
             .flat_map(|c| (0..PUT_SECRETS_PER_CONN).map(move |i| format!("bench/put-{c}-{i}")))
             .map(create_call)
             .collect(),
-        Scenario::SmGetMany | Scenario::SmList => Vec::new(),
+        Scenario::SsmGet => vec![Call::aws_json(
+            "AmazonSSM.PutParameter",
+            &json!({ "Name": "/bench/param-256", "Value": "v".repeat(256), "Type": "SecureString", "Overwrite": true }),
+        )],
+        Scenario::KmsEncrypt => vec![
+            Call::aws_json("TrentService.CreateKey", &json!({ "Description": "coffer bench" })),
+            // The alias is pointed at the key just created (below).
+        ],
+        Scenario::KvRead => vec![kv_write_call("bench/app", "s")],
+        Scenario::TransitEncrypt => vec![
+            Call::vault("POST", "/v1/sys/mounts/transit", Some(&json!({ "type": "transit" }))),
+            Call::vault("POST", "/v1/transit/keys/bench", Some(&json!({}))),
+        ],
+        Scenario::SmGetMany | Scenario::SmList | Scenario::KvWrite => Vec::new(),
     }
 }
 
-/// Creates one secret; an existing one is fine (setup can be re-run).
-async fn create(ep: &Endpoint, sender: &mut coffer_bench::Sender, call: &Call) -> anyhow::Result<()> {
+/// Whether a setup answer is a success, or says that the thing is already there (setup can
+/// be re-run).
+fn setup_ok(status: u16, text: &str) -> bool {
+    (200..300).contains(&status)
+        || [
+            "ResourceExistsException",
+            "AlreadyExists",
+            "already exists",
+            "already in use",
+        ]
+        .iter()
+        .any(|s| text.contains(s))
+}
+
+/// Sends one setup call; fails unless [`setup_ok`].
+async fn create(ep: &Endpoint, sender: &mut coffer_bench::Sender, call: &Call) -> anyhow::Result<String> {
     let (status, body) = send(sender, &ep.host, &sign_call(ep, call)?).await?;
-    let text = String::from_utf8_lossy(&body);
-    if status != 200 && !text.contains("ResourceExistsException") && !text.contains("already exists") {
-        bail!("setup {} failed: HTTP {status}: {text}", call.target);
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !setup_ok(status, &text) {
+        bail!("setup {} failed: HTTP {status}: {text}", call.label);
     }
+    Ok(text)
+}
+
+/// Runs the setup of `scenario`. For kms-encrypt, points `alias/bench` at the new key.
+async fn setup(ep: &Endpoint, args: &Args) -> anyhow::Result<()> {
+    let mut sender = connect(&ep.host).await?;
+    for call in setup_calls(args.scenario(), args.connections) {
+        let text = create(ep, &mut sender, &call).await?;
+        if let Scenario::KmsEncrypt = args.scenario() {
+            let answer: serde_json::Value = serde_json::from_str(&text).context("CreateKey's answer")?;
+            let key_id = answer["KeyMetadata"]["KeyId"]
+                .as_str()
+                .context("CreateKey gave no KeyId")?;
+            let body = json!({ "AliasName": "alias/bench", "TargetKeyId": key_id });
+            let update = Call::aws_json("TrentService.UpdateAlias", &body);
+            let (status, _) = send(&mut sender, &ep.host, &sign_call(ep, &update)?).await?;
+            if status != 200 {
+                create(ep, &mut sender, &Call::aws_json("TrentService.CreateAlias", &body)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The policy of `--setup-user`: what the scenarios do, on `bench/*` only, and an explicit
+/// Deny beside it (so evaluation walks a Deny as well as an Allow, as real policies make it).
+fn bench_user_policy() -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadWriteBenchSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                           "secretsmanager:DescribeSecret"],
+                "Resource": "arn:aws:secretsmanager:*:*:secret:bench/*"
+            },
+            {
+                "Sid": "ReadBenchParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+                "Resource": "arn:aws:ssm:*:*:parameter/bench/*"
+            },
+            {
+                "Sid": "UseKeys",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*"
+            },
+            {
+                "Sid": "NeverProduction",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": ["arn:aws:secretsmanager:*:*:secret:prod/*", "arn:aws:ssm:*:*:parameter/prod/*"]
+            }
+        ]
+    })
+    .to_string()
+}
+
+/// Creates IAM user `name` with [`bench_user_policy`] inline, and prints a new access key.
+async fn setup_user(ep: &Endpoint, name: &str) -> anyhow::Result<()> {
+    const V: &str = "2010-05-08";
+    let policy = bench_user_policy();
+    let mut sender = connect(&ep.host).await?;
+    create(
+        ep,
+        &mut sender,
+        &Call::aws_query("iam", V, "CreateUser", &[("UserName", name)]),
+    )
+    .await?;
+    let put = Call::aws_query(
+        "iam",
+        V,
+        "PutUserPolicy",
+        &[("UserName", name), ("PolicyName", "bench"), ("PolicyDocument", &policy)],
+    );
+    create(ep, &mut sender, &put).await?;
+    let xml = create(
+        ep,
+        &mut sender,
+        &Call::aws_query("iam", V, "CreateAccessKey", &[("UserName", name)]),
+    )
+    .await?;
+    let id = xml_text(&xml, "AccessKeyId").context("CreateAccessKey gave no AccessKeyId")?;
+    let secret = xml_text(&xml, "SecretAccessKey").context("CreateAccessKey gave no SecretAccessKey")?;
+    println!("{}", json!({ "access_key_id": id, "secret_access_key": secret }));
     Ok(())
 }
 
@@ -210,7 +375,7 @@ impl ConnResult {
     /// Counts one answer (`measured` false during the warm-up).
     fn record(&mut self, result: &anyhow::Result<(u16, Bytes)>, micros: u64, measured: bool) {
         match result {
-            Ok((200, _)) => {
+            Ok((200 | 204, _)) => {
                 if measured {
                     self.ok += 1;
                     let _ = self.hist.record(micros.max(1));
@@ -283,7 +448,7 @@ async fn prime(args: Arc<Args>, ep: Arc<Endpoint>, conn: usize) -> anyhow::Resul
         if status != 200 {
             bail!(
                 "priming {} failed: HTTP {status}: {}",
-                call.target,
+                call.label,
                 String::from_utf8_lossy(&body)
             );
         }
@@ -316,21 +481,18 @@ async fn probe(args: &Args, ep: &Endpoint, count: usize) -> anyhow::Result<(Conn
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
-    let ep = Arc::new(Endpoint::new(
-        &args.endpoint,
-        &args.access_key,
-        &args.secret_key,
-        &args.region,
-    )?);
+    let ep = Arc::new(
+        Endpoint::new(&args.endpoint, &args.access_key, &args.secret_key, &args.region)?
+            .with_vault_token(&args.vault_token),
+    );
+    if let Some(name) = &args.setup_user {
+        return setup_user(&ep, name).await;
+    }
     if args.setup {
-        if let Scenario::SmGetMany = args.scenario {
+        if let Scenario::SmGetMany = args.scenario() {
             return setup_many(ep, &args).await;
         }
-        let mut sender = connect(&ep.host).await?;
-        for call in setup_calls(args.scenario, args.connections) {
-            create(&ep, &mut sender, &call).await?;
-        }
-        return Ok(());
+        return setup(&ep, &args).await;
     }
     let (result, secs, connections) = match args.probe {
         Some(count) => {
@@ -338,7 +500,7 @@ async fn main() -> anyhow::Result<()> {
             (r, secs, 1)
         }
         None => {
-            if let Scenario::SmGetMany = args.scenario {
+            if let Scenario::SmGetMany = args.scenario() {
                 // The first read of a secret each day records its LastAccessedDate (a durable
                 // write): every connection reads its secrets once before the clock starts, so
                 // the figure is the steady state of reads.
@@ -372,7 +534,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut out = json!({
         "target": args.target,
-        "scenario": args.scenario.name(),
+        "scenario": args.scenario().name(),
         "connections": connections,
         "duration_s": secs,
         "requests": result.ok,
@@ -383,7 +545,7 @@ async fn main() -> anyhow::Result<()> {
         "max_us": result.hist.max(),
         "first_error": result.first_error,
     });
-    if let Scenario::SmGetMany = args.scenario {
+    if let Scenario::SmGetMany = args.scenario() {
         out["secrets"] = json!(args.secrets);
     }
     println!("{out}");
