@@ -41,14 +41,21 @@ impl Record {
     }
 
     /// The access key id the request claims (before the signature is checked).
-    pub(crate) fn note_claimed_key(&mut self, headers: &HeaderMap) {
-        if let Ok(auth) = coffer_sigv4::parse_authorization(headers) {
+    /// Parses the request's `Authorization` header (once: authentication takes the result)
+    /// and notes the access key, region and service it claims.
+    pub(crate) fn note_claimed_key(
+        &mut self,
+        headers: &HeaderMap,
+    ) -> Result<coffer_sigv4::AuthHeader, coffer_sigv4::SigV4Error> {
+        let parsed = coffer_sigv4::parse_authorization(headers);
+        if let Ok(auth) = &parsed {
             self.claimed_key = Some(auth.credential.access_key_id.clone());
             self.region = auth.credential.region.clone();
             if self.operation.is_empty() {
                 self.service = auth.credential.service.clone();
             }
         }
+        parsed
     }
 
     pub(crate) fn authenticated(&mut self, key: &ResolvedKey, region: &str) {

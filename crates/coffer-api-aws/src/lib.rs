@@ -137,15 +137,17 @@ fn session_token(uri: &Uri, headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Verifies the request's SigV4 signature against an access key Coffer issued.
+/// Verifies the request's SigV4 signature (its `Authorization` header parsed by
+/// [`audit::Record::note_claimed_key`]) against an access key Coffer issued.
 pub(crate) async fn authenticate(
     fe: &AwsFrontEnd,
+    parsed: Result<coffer_sigv4::AuthHeader, coffer_sigv4::SigV4Error>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(coffer_sigv4::AuthHeader, Arc<ResolvedKey>), AuthError> {
-    let auth = coffer_sigv4::parse_authorization(headers).map_err(AuthError::SigV4)?;
+    let auth = parsed.map_err(AuthError::SigV4)?;
     let token = session_token(uri, headers);
     let key = match fe
         .core
@@ -191,8 +193,8 @@ async fn serve(
     rec: &mut audit::Record,
 ) -> Result<Value, AwsWireError> {
     // Authenticate first, as AWS does: an unsigned request learns nothing about targets.
-    rec.note_claimed_key(headers);
-    let (auth, key) = authenticate(fe, method, uri, headers, body)
+    let parsed = rec.note_claimed_key(headers);
+    let (auth, key) = authenticate(fe, parsed, method, uri, headers, body)
         .await
         .map_err(|e| match e {
             AuthError::SigV4(e) => AwsWireError::from_sigv4(e),

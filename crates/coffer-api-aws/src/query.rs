@@ -35,12 +35,15 @@ pub(crate) async fn handle(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let mut rec = Record::new(&action, fe.core.audit_enabled());
-    rec.note_claimed_key(headers);
+    let parsed = rec.note_claimed_key(headers);
     let env = RequestEnv {
         source_ip: Some(peer.ip()),
         secure_transport: fe.secure_transport,
     };
-    let (resp, error) = respond(fe, method, uri, headers, body, request_id, &params, &env, &mut rec).await;
+    let (resp, error) = respond(
+        fe, parsed, method, uri, headers, body, request_id, &params, &env, &mut rec,
+    )
+    .await;
     if fe.core.audit_enabled() {
         let input = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
         rec.set_input(input);
@@ -58,6 +61,7 @@ pub(crate) async fn handle(
 #[allow(clippy::too_many_arguments)]
 async fn respond(
     fe: &AwsFrontEnd,
+    parsed: Result<coffer_sigv4::AuthHeader, coffer_sigv4::SigV4Error>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -69,7 +73,7 @@ async fn respond(
 ) -> (Response, Option<(String, String)>) {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let failed = |code: &str, message: &str| Some((code.to_string(), message.to_string()));
-    let (auth, key) = match authenticate(fe, method, uri, headers, body).await {
+    let (auth, key) = match authenticate(fe, parsed, method, uri, headers, body).await {
         Ok(ok) => ok,
         Err(AuthError::SigV4(e)) => {
             let (code, status) = sigv4_code(&e);

@@ -30,7 +30,7 @@ use coffer_policy::{
     RoleSession,
 };
 use parking_lot::RwLock;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{AwsService, Core, CoreError};
 
@@ -154,14 +154,39 @@ pub(crate) struct IdentityPolicies {
 #[derive(Default)]
 pub(crate) struct PolicyCache {
     entries: RwLock<HashMap<String, (u64, Arc<IdentityPolicies>)>>,
+    /// Resource and key policies compiled, by kind and document text: a secret's or key's
+    /// policy is read on every request but changes rarely, and the text is the whole input
+    /// of compilation, so an entry never goes stale (a document that does not compile is
+    /// remembered as `None`).
+    documents: RwLock<HashMap<(PolicyKind, String), CompiledDocument>>,
 }
 
-/// Above this many principals the cache starts over.
+/// A resource or key policy document compiled once; `None` when it does not compile.
+type CompiledDocument = Option<Arc<CompiledPolicy>>;
+
+/// Above this many principals (or documents) a cache starts over.
 const POLICY_CACHE_MAX: usize = 10_000;
 
 impl PolicyCache {
     pub(crate) fn clear(&self) {
         self.entries.write().clear();
+        self.documents.write().clear();
+    }
+
+    /// `doc` compiled as a `kind` policy (from the cache when it was seen before); `None`
+    /// when it does not compile.
+    fn compiled(&self, kind: PolicyKind, doc: &str, name: &str) -> CompiledDocument {
+        let key = (kind, doc.to_string());
+        if let Some(found) = self.documents.read().get(&key) {
+            return found.clone();
+        }
+        let compiled = coffer_policy::compile_json(doc, kind, name).ok().map(Arc::new);
+        let mut documents = self.documents.write();
+        if documents.len() >= POLICY_CACHE_MAX {
+            documents.clear();
+        }
+        documents.insert(key, compiled.clone());
+        compiled
     }
 }
 
@@ -170,8 +195,8 @@ struct Check {
     action: String,
     resource: String,
     resource_account: String,
-    resource_policy: Option<CompiledPolicy>,
-    key_policy: Option<CompiledPolicy>,
+    resource_policy: Option<Arc<CompiledPolicy>>,
+    key_policy: Option<Arc<CompiledPolicy>>,
     context: Vec<(String, String)>,
     /// The resource as a denial names it, when that must differ from `resource` (a secret is
     /// named as the caller named it, so a denial says nothing about whether it exists).
@@ -199,13 +224,13 @@ struct SecretFacts {
     account: String,
     kms_key_id: Option<String>,
     tags: Vec<(String, String)>,
-    policy: Option<CompiledPolicy>,
+    policy: Option<Arc<CompiledPolicy>>,
 }
 
 /// What a KMS key look-up found.
 struct KeyFacts {
     arn: String,
-    policy: Option<CompiledPolicy>,
+    policy: Option<Arc<CompiledPolicy>>,
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
@@ -309,8 +334,12 @@ impl Core {
             req.context.insert(k, v.clone());
         }
         let grants: Vec<&CompiledPolicy> = identity.grants.iter().collect();
-        let mut decision =
-            coffer_policy::evaluate(&req, &grants, check.resource_policy.as_ref(), check.key_policy.as_ref());
+        let mut decision = coffer_policy::evaluate(
+            &req,
+            &grants,
+            check.resource_policy.as_deref(),
+            check.key_policy.as_deref(),
+        );
         if !identity.session.is_empty() && decision.effect != DecisionEffect::ExplicitDeny {
             let session: Vec<&CompiledPolicy> = identity.session.iter().collect();
             let bound = coffer_policy::evaluate(&req, &session, None, None);
@@ -417,7 +446,9 @@ impl Core {
                     let role_account = arn.split(':').nth(4).unwrap_or(account).to_string();
                     let mut c = Check::new(spec.action, arn.clone(), &role_account);
                     if let Some(doc) = self.iam.role_trust_policy(&arn).await? {
-                        c.resource_policy = coffer_policy::compile_json(&doc, PolicyKind::Trust, "trust-policy").ok();
+                        c.resource_policy = coffer_policy::compile_json(&doc, PolicyKind::Trust, "trust-policy")
+                            .ok()
+                            .map(Arc::new);
                     }
                     if let Some(s) = param("RoleSessionName") {
                         c.context.push(("sts:RoleSessionName".into(), s.to_string()));
@@ -665,40 +696,18 @@ impl Core {
         if id.is_empty() {
             return fallback();
         }
-        let Ok(d) = self
-            .secrets
-            .handle(ctx, "DescribeSecret", json!({ "SecretId": id }))
-            .await
-        else {
+        let Some(facts) = self.secrets.authz_facts(ctx, id).await else {
             return fallback();
-        };
-        let Some(arn) = str_field(&d, "ARN").map(str::to_string) else {
-            return fallback();
-        };
-        let tags = d
-            .get("Tags")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| Some((str_field(t, "Key")?.to_string(), t.get("Value")?.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let policy = match self
-            .secrets
-            .handle(ctx, "GetResourcePolicy", json!({ "SecretId": arn }))
-            .await
-        {
-            Ok(v) => str_field(&v, "ResourcePolicy")
-                .and_then(|doc| coffer_policy::compile_json(doc, PolicyKind::Resource, "resource-policy").ok()),
-            Err(_) => None,
         };
         SecretFacts {
             account: owner.clone(),
-            kms_key_id: str_field(&d, "KmsKeyId").map(str::to_string),
-            arn,
-            tags,
-            policy,
+            kms_key_id: facts.kms_key_id,
+            policy: facts.policy.and_then(|doc| {
+                self.policy_cache
+                    .compiled(PolicyKind::Resource, &doc, "resource-policy")
+            }),
+            arn: facts.arn,
+            tags: facts.tags,
         }
     }
 
@@ -719,32 +728,16 @@ impl Core {
         if id.starts_with("alias/aws/") || id.contains(":alias/aws/") {
             return pattern();
         }
-        let Ok(d) = self.kms.handle(ctx, "DescribeKey", json!({ "KeyId": id })).await else {
+        let Some(facts) = self.kms.authz_facts(ctx, id).await else {
             return pattern();
         };
-        let Some(meta) = d.get("KeyMetadata") else {
-            return pattern();
-        };
-        let (Some(arn), Some(key_id)) = (str_field(meta, "Arn"), str_field(meta, "KeyId")) else {
-            return pattern();
-        };
-        let policy = if str_field(meta, "KeyManager") == Some("AWS") {
+        let policy = if facts.aws_managed {
             None
         } else {
-            match self
-                .kms
-                .handle(ctx, "GetKeyPolicy", json!({ "KeyId": key_id, "PolicyName": "default" }))
-                .await
-            {
-                Ok(v) => str_field(&v, "Policy")
-                    .and_then(|doc| coffer_policy::compile_json(doc, PolicyKind::KeyPolicy, "key-policy").ok()),
-                Err(_) => None,
-            }
+            self.policy_cache
+                .compiled(PolicyKind::KeyPolicy, &facts.policy, "key-policy")
         };
-        KeyFacts {
-            arn: arn.to_string(),
-            policy,
-        }
+        KeyFacts { arn: facts.arn, policy }
     }
 }
 

@@ -290,6 +290,7 @@ impl Core {
         self.audit.close();
         self.barrier.seal();
         self.iam.invalidate_cache();
+        self.kms.forget_cached();
         self.policy_cache.clear();
     }
 

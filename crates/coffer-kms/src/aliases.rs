@@ -5,7 +5,7 @@
 //! deleted by users. An alias targets a key, never another alias.
 
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
-use coffer_storage::Write;
+use coffer_storage::{Storage, Write};
 use serde_json::{Value, json};
 
 use crate::KmsEngine;

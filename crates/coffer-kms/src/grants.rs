@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_crypto::SecretBytes;
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
-use coffer_storage::Write;
+use coffer_storage::{Storage, Write};
 use serde_json::{Value, json};
 
 use crate::KmsEngine;

@@ -3,7 +3,7 @@
 
 use coffer_crypto::SecretBytes;
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
-use coffer_storage::Write;
+use coffer_storage::{Storage, Write};
 use serde_json::{Value, json};
 
 use crate::KmsEngine;

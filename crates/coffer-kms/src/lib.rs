@@ -35,14 +35,22 @@ mod tests;
 use coffer_engines::contracts::KeyService;
 use coffer_engines::{AwsError, RequestContext};
 use coffer_storage::DynStorage;
+use coffer_storage::cache::CachedStorage;
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::input::Input;
 
+/// How many decoded records (keys, aliases, key material) the engine keeps (see
+/// [`KmsEngine::forget_cached`]).
+const CACHED_KEYS: usize = 4096;
+
 /// The KMS engine over one storage view.
 pub struct KmsEngine {
-    storage: DynStorage,
+    /// Every read and write of the engine goes through this layer, which keeps key records,
+    /// aliases and key material decoded (Encrypt, Decrypt and every secret read load them),
+    /// so its cache sees every write.
+    storage: CachedStorage<store::Cached>,
     /// Serializes every state change (key, alias and grant writes). Cryptographic operations
     /// only read and never take it.
     write: tokio::sync::Mutex<()>,
@@ -96,7 +104,7 @@ const OPERATIONS: &[&str] = &[
 impl KmsEngine {
     pub fn new(storage: DynStorage) -> Self {
         Self {
-            storage,
+            storage: CachedStorage::new(storage, CACHED_KEYS),
             write: tokio::sync::Mutex::new(()),
         }
     }
@@ -166,10 +174,37 @@ impl KmsEngine {
         self.background_impl(now).await
     }
 
+    /// Drops the key records, aliases and key material kept in memory: the core calls it
+    /// when the barrier seals, so nothing read through the barrier outlives the seal.
+    pub fn forget_cached(&self) {
+        self.storage.forget();
+    }
+
+    /// What authorizing a request on one key needs to know of it: `None` when `key_id` (a
+    /// key id, key ARN, alias name or alias ARN) names no key of this account and region. One
+    /// read of the key's record, nothing rendered.
+    pub async fn authz_facts(&self, ctx: &RequestContext, key_id: &str) -> Option<KeyAuthzFacts> {
+        let rec = self.resolve(ctx, key_id, true).await.ok()?;
+        Some(KeyAuthzFacts {
+            aws_managed: rec.is_aws_managed(),
+            policy: rec.policy,
+            arn: rec.arn,
+        })
+    }
+
     /// Deletes all KMS data (dev-only `/moto-api/reset`).
     pub async fn reset(&self) -> Result<(), AwsError> {
         self.reset_impl().await
     }
+}
+
+/// A key as authorization sees it ([`KmsEngine::authz_facts`]).
+pub struct KeyAuthzFacts {
+    pub arn: String,
+    /// An AWS managed key (`alias/aws/...`): its key policy is AWS's, not evaluated here.
+    pub aws_managed: bool,
+    /// The key policy document, as stored.
+    pub policy: String,
 }
 
 /// The key id a symmetric ciphertext blob names (Decrypt needs no `KeyId`); `None` when the

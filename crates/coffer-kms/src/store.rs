@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use coffer_crypto::SecretBytes;
 use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
-use coffer_storage::Write;
+use coffer_storage::{Storage, Write};
 use time::OffsetDateTime;
 
 use crate::KmsEngine;
@@ -185,11 +185,27 @@ pub(crate) fn new_key_id() -> Result<String, AwsError> {
     coffer_crypto::random::uuid_v4().map_err(|_| internal("random generation failed"))
 }
 
+/// What the engine's storage layer keeps decoded: key records, aliases and key material, the
+/// three reads of every cryptographic operation. Material is held in zeroizing
+/// [`SecretBytes`] and forgotten with the rest when the barrier seals.
+pub(crate) enum Cached {
+    Key(Box<KeyRecord>),
+    Alias(AliasRecord),
+    Material(SecretBytes),
+}
+
 impl KmsEngine {
     pub(crate) async fn load_key(&self, account: &str, region: &str, id: &str) -> Result<Option<KeyRecord>, AwsError> {
-        match self.storage.get(&model::key_path(account, region, id)).await? {
-            Some(b) => KeyRecord::from_bytes(b.expose()).map(Some),
+        let found = self
+            .storage
+            .get_decoded(&model::key_path(account, region, id), |b| {
+                KeyRecord::from_bytes(b).map(|k| Cached::Key(Box::new(k)))
+            })
+            .await?;
+        match found.as_deref() {
             None => Ok(None),
+            Some(Cached::Key(rec)) => Ok(Some(KeyRecord::clone(rec))),
+            Some(_) => Err(internal("a key path holds something else")),
         }
     }
 
@@ -209,11 +225,18 @@ impl KmsEngine {
         region: &str,
         name: &str,
     ) -> Result<Option<AliasRecord>, AwsError> {
-        match self.storage.get(&model::alias_path(account, region, name)).await? {
-            Some(b) => serde_json::from_slice(b.expose())
-                .map(Some)
-                .map_err(|_| internal("stored alias record is unreadable")),
+        let found = self
+            .storage
+            .get_decoded(&model::alias_path(account, region, name), |b| {
+                serde_json::from_slice(b)
+                    .map(Cached::Alias)
+                    .map_err(|_| internal("stored alias record is unreadable"))
+            })
+            .await?;
+        match found.as_deref() {
             None => Ok(None),
+            Some(Cached::Alias(alias)) => Ok(Some(alias.clone())),
+            Some(_) => Err(internal("an alias path holds something else")),
         }
     }
 
@@ -227,10 +250,18 @@ impl KmsEngine {
 
     /// The material of one version of a key.
     pub(crate) async fn load_material(&self, rec: &KeyRecord, version: u32) -> Result<SecretBytes, AwsError> {
-        self.storage
-            .get(&model::material_path(&rec.account, &rec.region, &rec.key_id, version))
-            .await?
-            .ok_or_else(|| internal("key material is missing"))
+        let found = self
+            .storage
+            .get_decoded(
+                &model::material_path(&rec.account, &rec.region, &rec.key_id, version),
+                |b| Ok::<_, AwsError>(Cached::Material(SecretBytes::from_slice(b))),
+            )
+            .await?;
+        match found.as_deref() {
+            None => Err(internal("key material is missing")),
+            Some(Cached::Material(m)) => Ok(m.clone()),
+            Some(_) => Err(internal("a key material path holds something else")),
+        }
     }
 
     /// The key a `KeyId` input names, in the caller's account and region. With

@@ -13,6 +13,7 @@
 //! trailing `/` (Vault's `physical.Backend.List` contract). `scan(prefix, after, limit)` returns
 //! full keys under `prefix` recursively, in order, for pagination over large key sets.
 
+pub mod cache;
 pub mod fault;
 pub mod memory;
 pub mod redb_backend;

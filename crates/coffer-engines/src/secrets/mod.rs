@@ -62,6 +62,17 @@ pub struct SecretsEngine {
     key_service: Option<Arc<dyn KeyService>>,
 }
 
+/// A secret as authorization sees it ([`SecretsEngine::authz_facts`]).
+pub struct SecretAuthzFacts {
+    pub arn: String,
+    /// The customer key it is encrypted under, as DescribeSecret reports it (`None` for the
+    /// default `aws/secretsmanager` key).
+    pub kms_key_id: Option<String>,
+    pub tags: Vec<(String, String)>,
+    /// The resource policy document, as stored.
+    pub policy: Option<String>,
+}
+
 impl SecretsEngine {
     pub fn new(storage: DynStorage) -> Self {
         Self {
@@ -129,6 +140,26 @@ impl SecretsEngine {
                 "Operation {op} is not supported by Secrets Manager."
             ))),
         }
+    }
+
+    /// What authorizing a request on one secret needs to know of it: `None` when `secret_id`
+    /// (a name, full or partial ARN) names no secret of this account and region. One read of
+    /// the secret's record, nothing rendered.
+    pub async fn authz_facts(&self, ctx: &RequestContext, secret_id: &str) -> Option<SecretAuthzFacts> {
+        let rec = self.find(ctx, secret_id).await.ok()??;
+        let replica = rec.is_replica();
+        Some(SecretAuthzFacts {
+            kms_key_id: render::reported_kms_key(rec.kms_key_id.as_deref()).map(str::to_string),
+            tags: rec
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+            // A replica has no resource policy of its own (GetResourcePolicy refuses it).
+            policy: if replica { None } else { rec.policy },
+            arn: rec.arn,
+        })
     }
 
     /// Permanently removes secrets whose recovery window has ended, in every account and
