@@ -144,10 +144,14 @@ impl SecretsEngine {
 
     /// What authorizing a request on one secret needs to know of it: `None` when `secret_id`
     /// (a name, full or partial ARN) names no secret of this account and region. One read of
-    /// the secret's record, nothing rendered.
+    /// the secret's record, nothing rendered, and its version table skipped rather than
+    /// decoded.
     pub async fn authz_facts(&self, ctx: &RequestContext, secret_id: &str) -> Option<SecretAuthzFacts> {
-        let rec = self.find(ctx, secret_id).await.ok()??;
-        let replica = rec.is_replica();
+        let rec = self
+            .find_as(ctx, secret_id, model::SecretHeader::from_bytes, |h| &h.arn)
+            .await
+            .ok()??;
+        let replica = rec.primary_region.is_some();
         Some(SecretAuthzFacts {
             kms_key_id: render::reported_kms_key(rec.kms_key_id.as_deref()).map(str::to_string),
             tags: rec

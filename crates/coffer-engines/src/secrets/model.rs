@@ -232,6 +232,27 @@ impl SecretRecord {
     }
 }
 
+/// The part of a [`SecretRecord`] that authorization reads. Decoding only these fields skips
+/// over the version table (up to 100 versions) without building it.
+#[derive(Deserialize)]
+pub(crate) struct SecretHeader {
+    pub arn: String,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub primary_region: Option<String>,
+}
+
+impl SecretHeader {
+    pub(crate) fn from_bytes(b: &SecretBytes) -> Result<Self, AwsError> {
+        serde_json::from_slice(b.expose()).map_err(|_| AwsError::internal("stored secret metadata is corrupt"))
+    }
+}
+
 /// A secret value: `SecretString` or `SecretBinary`.
 #[derive(Clone)]
 pub(crate) enum SecretValue {

@@ -46,22 +46,45 @@ pub(crate) const LOCK_STRIPES: usize = 64;
 
 impl SecretsEngine {
     pub(crate) async fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<SecretRecord>, AwsError> {
+        self.load_as(account, region, name, SecretRecord::from_bytes).await
+    }
+
+    /// The record of one secret, decoded by `decode` (the whole record, or a part of it).
+    async fn load_as<T>(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        decode: fn(&SecretBytes) -> Result<T, AwsError>,
+    ) -> Result<Option<T>, AwsError> {
         match self.storage.get(&names::meta_key(account, region, name)).await? {
-            Some(b) => SecretRecord::from_bytes(&b).map(Some),
+            Some(b) => decode(&b).map(Some),
             None => Ok(None),
         }
     }
 
     /// Finds the secret a `SecretId` names (name, full ARN or partial ARN, §2.3), or `None`.
     pub(crate) async fn find(&self, ctx: &RequestContext, secret_id: &str) -> Result<Option<SecretRecord>, AwsError> {
+        self.find_as(ctx, secret_id, SecretRecord::from_bytes, |r| &r.arn).await
+    }
+
+    /// [`find`](Self::find), decoding the record with `decode`; `arn` reads the ARN of what
+    /// it decoded.
+    pub(crate) async fn find_as<T>(
+        &self,
+        ctx: &RequestContext,
+        secret_id: &str,
+        decode: fn(&SecretBytes) -> Result<T, AwsError>,
+        arn: fn(&T) -> &str,
+    ) -> Result<Option<T>, AwsError> {
         let (acct, region) = (ctx.account_id.as_str(), ctx.region.as_str());
         match names::parse_secret_id(ctx, secret_id)? {
             SecretRef::Foreign => Ok(None),
-            SecretRef::Name(name) => self.load(acct, region, &name).await,
+            SecretRef::Name(name) => self.load_as(acct, region, &name, decode).await,
             SecretRef::Arn(resource) => {
                 if let Some((name, suffix)) = names::split_suffix(&resource)
-                    && let Some(rec) = self.load(acct, region, name).await?
-                    && names::arn_suffix(&rec.arn) == suffix
+                    && let Some(rec) = self.load_as(acct, region, name, decode).await?
+                    && names::arn_suffix(arn(&rec)) == suffix
                 {
                     return Ok(Some(rec));
                 }
@@ -69,7 +92,7 @@ impl SecretsEngine {
                 if !names::has_valid_name_chars(&resource) {
                     return Ok(None);
                 }
-                self.load(acct, region, &resource).await
+                self.load_as(acct, region, &resource, decode).await
             }
         }
     }

@@ -305,6 +305,66 @@ async fn lookup_by_name_full_and_partial_arn() {
     assert_eq!(t.current("svc-abcdef").await, "w");
 }
 
+/// What authorization reads (`authz_facts`, which skips the version table) is what
+/// DescribeSecret and GetResourcePolicy report, by name, full and partial ARN, for a secret
+/// with many versions, a customer key, tags and a resource policy; nothing for an unknown one.
+#[tokio::test]
+async fn authz_facts_match_describe_and_resource_policy() {
+    let t = T::new();
+    let arn = t
+        .ok(
+            "CreateSecret",
+            json!({"Name": "app/facts", "SecretString": "v0", "KmsKeyId": "alias/mine",
+                   "Tags": [{"Key": "team", "Value": "a"}, {"Key": "env", "Value": "prod"}]}),
+        )
+        .await["ARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 1..30 {
+        t.ok(
+            "PutSecretValue",
+            json!({"SecretId": "app/facts", "SecretString": format!("v{i}")}),
+        )
+        .await;
+    }
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    t.ok(
+        "PutResourcePolicy",
+        json!({"SecretId": "app/facts", "ResourcePolicy": policy}),
+    )
+    .await;
+    let described = t.ok("DescribeSecret", json!({"SecretId": "app/facts"})).await;
+    let partial = &arn[..arn.len() - 7];
+    for id in ["app/facts", arn.as_str(), partial] {
+        let facts = t.engine.authz_facts(&t.ctx(), id).await.unwrap();
+        assert_eq!(facts.arn, arn);
+        assert_eq!(facts.kms_key_id.as_deref(), described["KmsKeyId"].as_str());
+        assert_eq!(facts.kms_key_id.as_deref(), Some("alias/mine"));
+        assert_eq!(
+            facts.tags,
+            vec![
+                ("team".to_string(), "a".to_string()),
+                ("env".to_string(), "prod".to_string())
+            ]
+        );
+        assert_eq!(facts.policy.as_deref(), Some(policy));
+    }
+    assert!(t.engine.authz_facts(&t.ctx(), "app/missing").await.is_none());
+    assert!(
+        t.engine
+            .authz_facts(&t.ctx(), &format!("{partial}-ZZZZZZ"))
+            .await
+            .is_none()
+    );
+    // The default key is reported as DescribeSecret reports it: not at all.
+    t.ok("CreateSecret", json!({"Name": "app/plain", "SecretString": "p"}))
+        .await;
+    let plain = t.engine.authz_facts(&t.ctx(), "app/plain").await.unwrap();
+    assert_eq!(plain.kms_key_id, None);
+    assert!(plain.tags.is_empty() && plain.policy.is_none());
+}
+
 // ---------------------------------------------------------------------------------------
 // Versions, labels, idempotency
 
