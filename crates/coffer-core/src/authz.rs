@@ -158,7 +158,14 @@ pub(crate) struct PolicyCache {
     /// policy is read on every request but changes rarely, and the text is the whole input
     /// of compilation, so an entry never goes stale (a document that does not compile is
     /// remembered as `None`).
-    documents: RwLock<HashMap<(PolicyKind, String), CompiledDocument>>,
+    documents: RwLock<Documents>,
+}
+
+/// The compiled documents, and the bytes of document text they hold.
+#[derive(Default)]
+struct Documents {
+    compiled: HashMap<(PolicyKind, String), CompiledDocument>,
+    text_bytes: usize,
 }
 
 /// A resource or key policy document compiled once; `None` when it does not compile.
@@ -166,26 +173,31 @@ type CompiledDocument = Option<Arc<CompiledPolicy>>;
 
 /// Above this many principals (or documents) a cache starts over.
 const POLICY_CACHE_MAX: usize = 10_000;
+/// The document cache also starts over above this much document text (a key policy may be
+/// 32 KB: the count alone would not bound the memory).
+const DOCUMENT_CACHE_MAX_BYTES: usize = 8 << 20;
 
 impl PolicyCache {
     pub(crate) fn clear(&self) {
         self.entries.write().clear();
-        self.documents.write().clear();
+        *self.documents.write() = Documents::default();
     }
 
     /// `doc` compiled as a `kind` policy (from the cache when it was seen before); `None`
     /// when it does not compile.
     fn compiled(&self, kind: PolicyKind, doc: &str, name: &str) -> CompiledDocument {
         let key = (kind, doc.to_string());
-        if let Some(found) = self.documents.read().get(&key) {
+        if let Some(found) = self.documents.read().compiled.get(&key) {
             return found.clone();
         }
         let compiled = coffer_policy::compile_json(doc, kind, name).ok().map(Arc::new);
         let mut documents = self.documents.write();
-        if documents.len() >= POLICY_CACHE_MAX {
-            documents.clear();
+        if documents.compiled.len() >= POLICY_CACHE_MAX || documents.text_bytes + doc.len() > DOCUMENT_CACHE_MAX_BYTES {
+            *documents = Documents::default();
         }
-        documents.insert(key, compiled.clone());
+        if documents.compiled.insert(key, compiled.clone()).is_none() {
+            documents.text_bytes += doc.len();
+        }
         compiled
     }
 }
@@ -764,4 +776,48 @@ fn kms_key_id(input: &Value) -> Option<String> {
     let blob = str_field(input, "CiphertextBlob")?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(blob).ok()?;
     coffer_kms::ciphertext_key_id(&bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}"#;
+
+    #[test]
+    fn documents_compile_once_per_kind_and_text_and_stay_bounded() {
+        let cache = PolicyCache::default();
+        let a = cache.compiled(PolicyKind::Resource, DOC, "resource-policy").unwrap();
+        let b = cache.compiled(PolicyKind::Resource, DOC, "resource-policy").unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the second lookup compiles nothing");
+        let c = cache.compiled(PolicyKind::KeyPolicy, DOC, "key-policy").unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "the kind is part of the key");
+        // A document that does not compile is remembered as such.
+        assert!(
+            cache
+                .compiled(PolicyKind::Resource, "{not json", "resource-policy")
+                .is_none()
+        );
+        assert!(
+            cache
+                .compiled(PolicyKind::Resource, "{not json", "resource-policy")
+                .is_none()
+        );
+        assert_eq!(cache.documents.read().compiled.len(), 3);
+
+        // Past the byte bound, the cache starts over rather than growing.
+        let big_sid = "x".repeat(64 * 1024);
+        let mut inserted = 0usize;
+        for i in 0..(DOCUMENT_CACHE_MAX_BYTES / (64 * 1024) + 8) {
+            let doc = DOC.replace(r#""Effect""#, &format!(r#""Sid":"{big_sid}{i}","Effect""#));
+            cache.compiled(PolicyKind::Resource, &doc, "resource-policy");
+            inserted += 1;
+            assert!(cache.documents.read().text_bytes <= DOCUMENT_CACHE_MAX_BYTES);
+        }
+        assert!(cache.documents.read().compiled.len() < inserted);
+        cache.clear();
+        assert!(cache.documents.read().compiled.is_empty());
+        assert_eq!(cache.documents.read().text_bytes, 0);
+    }
 }

@@ -42,8 +42,9 @@ use time::OffsetDateTime;
 use crate::input::Input;
 
 /// How many decoded records (keys, aliases, key material) the engine keeps (see
-/// [`KmsEngine::forget_cached`]).
-const CACHED_KEYS: usize = 4096;
+/// [`KmsEngine::forget_cached`]). A key record may carry a 32 KB key policy, so this bounds
+/// the memory at a few tens of MB; the hot set (the keys requests use) is much smaller.
+const CACHED_KEYS: usize = 1024;
 
 /// The KMS engine over one storage view.
 pub struct KmsEngine {
