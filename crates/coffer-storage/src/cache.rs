@@ -165,57 +165,32 @@ mod tests {
         SecretBytes::from_slice(s.as_bytes())
     }
 
+    /// The decoded value at `key`, counting decodes in `decodes`.
+    async fn read(cache: &CachedStorage<String>, decodes: &AtomicUsize, key: &str) -> Option<String> {
+        let found = cache.get_decoded(key, decode_counting(decodes)).await.unwrap();
+        found.map(|v| String::clone(&v))
+    }
+
     #[tokio::test]
     async fn hits_skip_decoding_and_every_write_kind_drops_its_keys() {
         let cache = CachedStorage::<String>::new(Arc::new(MemoryStorage::new()), 16);
         let decodes = AtomicUsize::new(0);
         cache.put("k", bytes("one")).await.unwrap();
         for _ in 0..3 {
-            let v = cache
-                .get_decoded("k", decode_counting(&decodes))
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(*v, "one");
+            assert_eq!(read(&cache, &decodes, "k").await.as_deref(), Some("one"));
         }
         assert_eq!(decodes.load(Ordering::SeqCst), 1);
 
         cache.put("k", bytes("two")).await.unwrap();
-        assert_eq!(
-            *cache
-                .get_decoded("k", decode_counting(&decodes))
-                .await
-                .unwrap()
-                .unwrap(),
-            "two"
-        );
+        assert_eq!(read(&cache, &decodes, "k").await.as_deref(), Some("two"));
         cache.batch(vec![Write::put("k", bytes("three"))]).await.unwrap();
-        assert_eq!(
-            *cache
-                .get_decoded("k", decode_counting(&decodes))
-                .await
-                .unwrap()
-                .unwrap(),
-            "three"
-        );
+        assert_eq!(read(&cache, &decodes, "k").await.as_deref(), Some("three"));
         cache.delete("k").await.unwrap();
-        assert!(
-            cache
-                .get_decoded("k", decode_counting(&decodes))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(read(&cache, &decodes, "k").await, None);
         cache.put("k", bytes("four")).await.unwrap();
-        cache.get_decoded("k", decode_counting(&decodes)).await.unwrap();
+        assert_eq!(read(&cache, &decodes, "k").await.as_deref(), Some("four"));
         cache.clear().await.unwrap();
-        assert!(
-            cache
-                .get_decoded("k", decode_counting(&decodes))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(read(&cache, &decodes, "k").await, None);
         assert!(cache.is_empty());
     }
 
@@ -242,7 +217,7 @@ mod tests {
         let decodes = AtomicUsize::new(0);
         for k in ["a", "b", "c"] {
             cache.put(k, bytes(k)).await.unwrap();
-            cache.get_decoded(k, decode_counting(&decodes)).await.unwrap();
+            read(&cache, &decodes, k).await;
             assert!(cache.len() <= 2);
         }
         cache.forget();
