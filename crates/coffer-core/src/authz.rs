@@ -161,11 +161,18 @@ pub(crate) struct PolicyCache {
     documents: RwLock<Documents>,
 }
 
-/// The compiled documents, and the bytes of document text they hold.
+/// The compiled documents by kind and text (a map per kind, so a lookup borrows the text
+/// rather than copying it), and the bytes of document text they hold.
 #[derive(Default)]
 struct Documents {
-    compiled: HashMap<(PolicyKind, String), CompiledDocument>,
+    compiled: HashMap<PolicyKind, HashMap<String, CompiledDocument>>,
     text_bytes: usize,
+}
+
+impl Documents {
+    fn len(&self) -> usize {
+        self.compiled.values().map(HashMap::len).sum()
+    }
 }
 
 /// A resource or key policy document compiled once; `None` when it does not compile.
@@ -186,16 +193,16 @@ impl PolicyCache {
     /// `doc` compiled as a `kind` policy (from the cache when it was seen before); `None`
     /// when it does not compile.
     fn compiled(&self, kind: PolicyKind, doc: &str, name: &str) -> CompiledDocument {
-        let key = (kind, doc.to_string());
-        if let Some(found) = self.documents.read().compiled.get(&key) {
+        if let Some(found) = self.documents.read().compiled.get(&kind).and_then(|m| m.get(doc)) {
             return found.clone();
         }
         let compiled = coffer_policy::compile_json(doc, kind, name).ok().map(Arc::new);
         let mut documents = self.documents.write();
-        if documents.compiled.len() >= POLICY_CACHE_MAX || documents.text_bytes + doc.len() > DOCUMENT_CACHE_MAX_BYTES {
+        if documents.len() >= POLICY_CACHE_MAX || documents.text_bytes + doc.len() > DOCUMENT_CACHE_MAX_BYTES {
             *documents = Documents::default();
         }
-        if documents.compiled.insert(key, compiled.clone()).is_none() {
+        let of_kind = documents.compiled.entry(kind).or_default();
+        if of_kind.insert(doc.to_string(), compiled.clone()).is_none() {
             documents.text_bytes += doc.len();
         }
         compiled
@@ -804,7 +811,7 @@ mod tests {
                 .compiled(PolicyKind::Resource, "{not json", "resource-policy")
                 .is_none()
         );
-        assert_eq!(cache.documents.read().compiled.len(), 3);
+        assert_eq!(cache.documents.read().len(), 3);
 
         // Past the byte bound, the cache starts over rather than growing.
         let big_sid = "x".repeat(64 * 1024);
@@ -815,9 +822,9 @@ mod tests {
             inserted += 1;
             assert!(cache.documents.read().text_bytes <= DOCUMENT_CACHE_MAX_BYTES);
         }
-        assert!(cache.documents.read().compiled.len() < inserted);
+        assert!(cache.documents.read().len() < inserted);
         cache.clear();
-        assert!(cache.documents.read().compiled.is_empty());
+        assert_eq!(cache.documents.read().len(), 0);
         assert_eq!(cache.documents.read().text_bytes, 0);
     }
 }

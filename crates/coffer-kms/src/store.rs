@@ -194,19 +194,51 @@ pub(crate) enum Cached {
     Material(SecretBytes),
 }
 
-impl KmsEngine {
-    pub(crate) async fn load_key(&self, account: &str, region: &str, id: &str) -> Result<Option<KeyRecord>, AwsError> {
-        let found = self
-            .storage
-            .get_decoded(&model::key_path(account, region, id), |b| {
-                KeyRecord::from_bytes(b).map(|k| Cached::Key(Box::new(k)))
-            })
-            .await?;
-        match found.as_deref() {
-            None => Ok(None),
-            Some(Cached::Key(rec)) => Ok(Some(KeyRecord::clone(rec))),
-            Some(_) => Err(internal("a key path holds something else")),
+impl Cached {
+    fn key(&self) -> Option<&KeyRecord> {
+        match self {
+            Cached::Key(k) => Some(k),
+            _ => None,
         }
+    }
+
+    fn alias(&self) -> Option<&AliasRecord> {
+        match self {
+            Cached::Alias(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn material(&self) -> Option<&SecretBytes> {
+        match self {
+            Cached::Material(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl KmsEngine {
+    /// The `T` stored at `path`, read through the cache: `decode` on a miss, `pick` to take
+    /// it out of the cached variant (a path whose entry is another variant is corrupt).
+    async fn load_cached<T: Clone>(
+        &self,
+        path: &str,
+        decode: impl FnOnce(&[u8]) -> Result<Cached, AwsError>,
+        pick: fn(&Cached) -> Option<&T>,
+    ) -> Result<Option<T>, AwsError> {
+        match self.storage.get_decoded(path, decode).await? {
+            None => Ok(None),
+            Some(found) => pick(&found)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| internal("a KMS path holds another kind of record")),
+        }
+    }
+
+    pub(crate) async fn load_key(&self, account: &str, region: &str, id: &str) -> Result<Option<KeyRecord>, AwsError> {
+        let decode = |b: &[u8]| KeyRecord::from_bytes(b).map(|k| Cached::Key(Box::new(k)));
+        self.load_cached(&model::key_path(account, region, id), decode, Cached::key)
+            .await
     }
 
     pub(crate) async fn save_key(&self, rec: &KeyRecord) -> Result<(), AwsError> {
@@ -225,19 +257,13 @@ impl KmsEngine {
         region: &str,
         name: &str,
     ) -> Result<Option<AliasRecord>, AwsError> {
-        let found = self
-            .storage
-            .get_decoded(&model::alias_path(account, region, name), |b| {
-                serde_json::from_slice(b)
-                    .map(Cached::Alias)
-                    .map_err(|_| internal("stored alias record is unreadable"))
-            })
-            .await?;
-        match found.as_deref() {
-            None => Ok(None),
-            Some(Cached::Alias(alias)) => Ok(Some(alias.clone())),
-            Some(_) => Err(internal("an alias path holds something else")),
-        }
+        let decode = |b: &[u8]| {
+            serde_json::from_slice(b)
+                .map(Cached::Alias)
+                .map_err(|_| internal("stored alias record is unreadable"))
+        };
+        self.load_cached(&model::alias_path(account, region, name), decode, Cached::alias)
+            .await
     }
 
     pub(crate) fn alias_write(account: &str, region: &str, alias: &AliasRecord) -> Result<Write, AwsError> {
@@ -250,18 +276,11 @@ impl KmsEngine {
 
     /// The material of one version of a key.
     pub(crate) async fn load_material(&self, rec: &KeyRecord, version: u32) -> Result<SecretBytes, AwsError> {
-        let found = self
-            .storage
-            .get_decoded(
-                &model::material_path(&rec.account, &rec.region, &rec.key_id, version),
-                |b| Ok::<_, AwsError>(Cached::Material(SecretBytes::from_slice(b))),
-            )
-            .await?;
-        match found.as_deref() {
-            None => Err(internal("key material is missing")),
-            Some(Cached::Material(m)) => Ok(m.clone()),
-            Some(_) => Err(internal("a key material path holds something else")),
-        }
+        let path = model::material_path(&rec.account, &rec.region, &rec.key_id, version);
+        let decode = |b: &[u8]| Ok(Cached::Material(SecretBytes::from_slice(b)));
+        self.load_cached(&path, decode, Cached::material)
+            .await?
+            .ok_or_else(|| internal("key material is missing"))
     }
 
     /// The key a `KeyId` input names, in the caller's account and region. With
