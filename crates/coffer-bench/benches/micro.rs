@@ -8,12 +8,10 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use coffer_barrier::Barrier;
+use coffer_bench::{Call, Endpoint, sign_call};
 use coffer_crypto::SecretBytes;
 use coffer_policy::{AuthzRequest, PolicyKind, Principal, compile_json, evaluate};
 use coffer_storage::memory::{MemoryBackend, MemoryStorage};
@@ -23,48 +21,19 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use time::OffsetDateTime;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-const BODY: &str = r#"{"SecretId": "ci/docker-password"}"#;
-
-/// A GetSecretValue request signed by the AWS SDK's signer, as the server receives it.
-fn signed_headers(time: SystemTime) -> http::HeaderMap {
-    let identity = Credentials::new("AKIDCOFFERBENCH00001", SECRET, None, None, "bench").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("secretsmanager")
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", "127.0.0.1:8200"),
-        ("x-amz-target", "secretsmanager.GetSecretValue"),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        "http://127.0.0.1:8200/",
-        headers.iter().copied(),
-        SignableBody::Bytes(BODY.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    let mut request = http::Request::builder().method("POST").uri("http://127.0.0.1:8200/");
-    for (k, v) in headers {
-        request = request.header(k, v);
-    }
-    let mut request = request.body(()).unwrap();
-    instructions.apply_to_request_http1x(&mut request);
-    request.headers().clone()
-}
 
 fn sigv4(c: &mut Criterion) {
-    let now = SystemTime::now();
-    let headers = signed_headers(now);
+    // A GetSecretValue request signed now by the AWS SDK's signer, as the server receives it.
+    let ep = Endpoint::new("http://127.0.0.1:8200", "AKIDCOFFERBENCH00001", SECRET, "us-east-1").unwrap();
+    let call = Call::aws_json(
+        "secretsmanager.GetSecretValue",
+        &serde_json::json!({ "SecretId": "ci/docker-password" }),
+    );
+    let signed = sign_call(&ep, &call).unwrap();
+    let headers = signed.header_map().unwrap();
     let secret = SecretBytes::from_slice(SECRET.as_bytes());
     let cache = coffer_sigv4::SigningKeyCache::new();
-    let at = OffsetDateTime::from(now);
+    let at = OffsetDateTime::now_utc();
     c.bench_function("sigv4/parse+verify (cached signing key)", |b| {
         b.iter(|| {
             let auth = coffer_sigv4::parse_authorization(&headers).unwrap();
@@ -73,7 +42,7 @@ fn sigv4(c: &mut Criterion) {
                 path: "/",
                 query: "",
                 headers: &headers,
-                body: BODY.as_bytes(),
+                body: signed.body(),
             };
             coffer_sigv4::verify(&req, &auth, &secret, at, &cache).unwrap();
             black_box(auth);

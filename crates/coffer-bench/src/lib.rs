@@ -76,17 +76,17 @@ impl Call {
     /// An AWS JSON call: `target` is the `X-Amz-Target` (`secretsmanager.GetSecretValue`,
     /// `AmazonSSM.GetParameter`, `TrentService.Encrypt`).
     pub fn aws_json(target: &'static str, body: &serde_json::Value) -> Self {
-        let (content_type, service) = match target.split('.').next().unwrap_or_default() {
-            "AmazonSSM" => ("application/x-amz-json-1.1", "ssm"),
-            "TrentService" => ("application/x-amz-json-1.1", "kms"),
-            _ => ("application/x-amz-json-1.1", "secretsmanager"),
+        let service = match target.split('.').next().unwrap_or_default() {
+            "AmazonSSM" => "ssm",
+            "TrentService" => "kms",
+            _ => "secretsmanager",
         };
         Self {
             method: "POST",
             path: "/".to_string(),
             auth: Auth::SigV4(service),
             headers: vec![
-                ("content-type", content_type.to_string()),
+                ("content-type", "application/x-amz-json-1.1".to_string()),
                 ("x-amz-target", target.to_string()),
             ],
             body: Bytes::from(body.to_string()),
@@ -141,6 +141,25 @@ pub struct Signed {
     path: String,
     body: Bytes,
     headers: Vec<(String, String)>,
+}
+
+impl Signed {
+    /// The body, as signed.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The headers, as the server receives them.
+    pub fn header_map(&self) -> anyhow::Result<http::HeaderMap> {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            map.append(
+                http::HeaderName::try_from(k.as_str())?,
+                http::HeaderValue::try_from(v.as_str())?,
+            );
+        }
+        Ok(map)
+    }
 }
 
 pub fn sign_call(ep: &Endpoint, call: &Call) -> anyhow::Result<Signed> {
