@@ -382,10 +382,17 @@ impl Storage for Barrier {
             .backend
             .scan(&format::data_path(prefix), after.as_deref(), limit)
             .await?;
-        Ok(keys
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(DATA_PREFIX).map(str::to_string))
-            .collect())
+        Ok(data_keys(keys))
+    }
+
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> StorageResult<Vec<String>> {
+        self.ensure_unsealed()?;
+        let before = before.map(format::data_path);
+        let keys = self
+            .backend
+            .scan_back(&format::data_path(prefix), before.as_deref(), limit)
+            .await?;
+        Ok(data_keys(keys))
     }
 
     async fn batch(&self, writes: Vec<Write>) -> StorageResult<()> {
@@ -409,4 +416,11 @@ impl Storage for Barrier {
         };
         self.backend.batch(physical).await
     }
+}
+
+/// Physical keys of the data area, as the engines name them.
+fn data_keys(keys: Vec<String>) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|k| k.strip_prefix(DATA_PREFIX).map(str::to_string))
+        .collect()
 }

@@ -132,6 +132,10 @@ impl<T: Send + Sync + 'static> Storage for CachedStorage<T> {
         self.inner.scan(prefix, after, limit).await
     }
 
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.inner.scan_back(prefix, before, limit).await
+    }
+
     async fn batch(&self, writes: Vec<Write>) -> Result<()> {
         let keys: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
         let result = self.inner.batch(writes).await;

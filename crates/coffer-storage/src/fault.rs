@@ -151,6 +151,11 @@ impl PhysicalBackend for FaultInjector {
         self.inner.scan(prefix, after, limit).await
     }
 
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.read_gate()?;
+        self.inner.scan_back(prefix, before, limit).await
+    }
+
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.write_gate(writes.iter().map(|w| w.key.as_str()))?;
         self.inner.batch(writes).await
@@ -224,6 +229,10 @@ impl crate::Storage for FailingStorage {
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.inner.scan(prefix, after, limit).await
+    }
+
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.inner.scan_back(prefix, before, limit).await
     }
 
     async fn batch(&self, writes: Vec<crate::Write>) -> Result<()> {

@@ -11,7 +11,8 @@
 //! Keys are `/`-separated UTF-8 paths. `list(prefix)` returns the keys *below* `prefix`
 //! relative to it, in byte order, one level deep: a child "directory" is returned once with a
 //! trailing `/` (Vault's `physical.Backend.List` contract). `scan(prefix, after, limit)` returns
-//! full keys under `prefix` recursively, in order, for pagination over large key sets.
+//! full keys under `prefix` recursively, in order, for pagination over large key sets;
+//! `scan_back(prefix, before, limit)` is the same walk in descending order.
 
 pub mod cache;
 pub mod fault;
@@ -20,6 +21,7 @@ pub mod redb_backend;
 pub mod testing;
 pub mod view;
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -61,6 +63,9 @@ pub trait PhysicalBackend: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// Up to `limit` full keys under `prefix` (recursive), strictly after `after` if given, sorted.
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// [`scan`](Self::scan) backwards: up to `limit` full keys under `prefix`, strictly before
+    /// `before` if given, in descending order.
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>>;
     /// Applies every write atomically.
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()>;
 }
@@ -97,6 +102,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<()>;
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>>;
     async fn batch(&self, writes: Vec<Write>) -> Result<()>;
 
     /// Deletes every key, a thousand per batch (dev-only resets of a whole view).
@@ -109,6 +115,43 @@ pub trait Storage: Send + Sync + 'static {
             self.batch(keys.into_iter().map(Write::delete).collect()).await?;
         }
     }
+}
+
+/// The key range that `scan_back(prefix, before, _)` walks, lowest bound first, or `None` if it
+/// is empty. Every key under `prefix` sorts before [`prefix_end`]`(prefix)`, so the walk never
+/// passes keys outside the prefix.
+pub fn back_range(prefix: &str, before: Option<&str>) -> Option<(Bound<String>, Bound<String>)> {
+    let end = prefix_end(prefix);
+    let upper = match (before, end) {
+        (Some(b), Some(end)) if b >= end.as_str() => Bound::Excluded(end),
+        (Some(b), _) => {
+            if b <= prefix {
+                return None;
+            }
+            Bound::Excluded(b.to_string())
+        }
+        (None, Some(end)) => Bound::Excluded(end),
+        (None, None) => Bound::Unbounded,
+    };
+    Some((Bound::Included(prefix.to_string()), upper))
+}
+
+/// The least string greater than every string that starts with `prefix` (its last character
+/// that has a successor, replaced by that successor), or `None` if no such string exists (an
+/// empty prefix). UTF-8 byte order is code point order, so this holds for stored keys too.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(c) = chars.pop() {
+        let next = match u32::from(c) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 pub type DynStorage = Arc<dyn Storage>;

@@ -41,6 +41,19 @@ fn scan_keys<V>(map: &BTreeMap<String, V>, prefix: &str, after: Option<&str>, li
         .collect()
 }
 
+fn scan_keys_back<V>(map: &BTreeMap<String, V>, prefix: &str, before: Option<&str>, limit: usize) -> Vec<String> {
+    let Some(range) = crate::back_range(prefix, before) else {
+        return Vec::new();
+    };
+    map.range(range)
+        .rev()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with(prefix))
+        .take(limit)
+        .cloned()
+        .collect()
+}
+
 /// A sorted map behind a lock: the one implementation behind both in-memory stores.
 struct SortedMap<V> {
     map: RwLock<BTreeMap<String, V>>,
@@ -73,6 +86,10 @@ impl<V: Clone> SortedMap<V> {
 
     fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
         scan_keys(&self.map.read(), prefix, after, limit)
+    }
+
+    fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Vec<String> {
+        scan_keys_back(&self.map.read(), prefix, before, limit)
     }
 
     /// Applies every write under one lock, so readers see all of them or none.
@@ -123,6 +140,10 @@ impl PhysicalBackend for MemoryBackend {
         Ok(self.map.scan(prefix, after, limit))
     }
 
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        Ok(self.map.scan_back(prefix, before, limit))
+    }
+
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.map.batch(writes.into_iter().map(|w| (w.key, w.value)));
         Ok(())
@@ -163,6 +184,10 @@ impl Storage for MemoryStorage {
 
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         Ok(self.map.scan(prefix, after, limit))
+    }
+
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        Ok(self.map.scan_back(prefix, before, limit))
     }
 
     async fn batch(&self, writes: Vec<Write>) -> Result<()> {

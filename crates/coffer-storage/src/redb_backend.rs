@@ -320,6 +320,34 @@ impl PhysicalBackend for RedbBackend {
         .await
     }
 
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let Some((start, end)) = crate::back_range(prefix, before) else {
+            return Ok(Vec::new());
+        };
+        let prefix = prefix.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend_err)?;
+            let table = txn.open_table(TABLE).map_err(backend_err)?;
+            let range = table
+                .range::<&str>((as_str_bound(&start), as_str_bound(&end)))
+                .map_err(backend_err)?;
+            let mut out = Vec::new();
+            for entry in range.rev() {
+                if out.len() >= limit {
+                    break;
+                }
+                let (key, _) = entry.map_err(backend_err)?;
+                let key = key.value();
+                if !key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(key.to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.write(writes).await
     }

@@ -2,7 +2,7 @@
 //!
 //! [`exercise_backend`] drives a [`PhysicalBackend`] and [`exercise_storage`] a plaintext
 //! [`Storage`] through the same scenario: get, put, overwrite, delete, one-level `list`,
-//! paginated `scan`, atomic `batch`, empty and 1 MiB values and non-ASCII keys. Both expect an
+//! paginated `scan` and `scan_back`, atomic `batch`, empty and 1 MiB values and non-ASCII keys. Both expect an
 //! empty store (for a barrier: no user data yet) and leave it empty again.
 //!
 //! This is test support: a failed check panics with a message naming the implementation, the
@@ -32,6 +32,7 @@ trait Kv: Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>>;
     async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()>;
 }
 
@@ -53,6 +54,9 @@ impl Kv for Physical<'_> {
     }
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.0.scan(prefix, after, limit).await
+    }
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.0.scan_back(prefix, before, limit).await
     }
     async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
         let writes = writes
@@ -81,6 +85,9 @@ impl Kv for Logical<'_> {
     }
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.0.scan(prefix, after, limit).await
+    }
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.0.scan_back(prefix, before, limit).await
     }
     async fn batch(&self, writes: Vec<(String, Option<Vec<u8>>)>) -> Result<()> {
         let writes = writes
@@ -313,6 +320,68 @@ async fn run(kv: &dyn Kv, what: &str) {
         "scan of a sub-prefix",
         ok!(what, "scan", kv.scan("s/sub/", None, 10).await),
         strings(&["s/sub/x", "s/sub/y/z"])
+    );
+
+    // The same walk backwards: descending, bounded by the prefix on both sides.
+    let mut reversed = under.clone();
+    reversed.reverse();
+    check_eq!(
+        what,
+        "scan_back(\"s/\") in full",
+        ok!(what, "scan_back", kv.scan_back("s/", None, 1000).await),
+        reversed
+    );
+    check_eq!(
+        what,
+        "scan_back with limit 0",
+        ok!(what, "scan_back", kv.scan_back("s/", None, 0).await),
+        Vec::<String>::new()
+    );
+    let mut pages: Vec<String> = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = ok!(what, "scan_back page", kv.scan_back("s/", before.as_deref(), 4).await);
+        if page.is_empty() {
+            break;
+        }
+        if page.len() > 4 {
+            panic!("{what}: scan_back returned {} keys with limit 4", page.len());
+        }
+        before = page.last().cloned();
+        pages.extend(page);
+    }
+    check_eq!(what, "scan_back pages joined", pages, reversed);
+    check_eq!(
+        what,
+        "scan_back before s/10",
+        ok!(what, "scan_back", kv.scan_back("s/", Some("s/10"), 2).await),
+        strings(&["s/09", "s/08"])
+    );
+    check_eq!(
+        what,
+        "scan_back before a key after the prefix",
+        ok!(what, "scan_back", kv.scan_back("s/", Some("zz"), 2).await),
+        strings(&["s/sub/y/z", "s/sub/x"])
+    );
+    for at in ["s/", "s", "a"] {
+        check_eq!(
+            what,
+            format!("scan_back before {at}"),
+            ok!(what, "scan_back", kv.scan_back("s/", Some(at), 10).await),
+            Vec::<String>::new()
+        );
+    }
+    check_eq!(
+        what,
+        "scan_back of a sub-prefix",
+        ok!(what, "scan_back", kv.scan_back("s/sub/", None, 10).await),
+        strings(&["s/sub/y/z", "s/sub/x"])
+    );
+    check_eq!(
+        what,
+        "scan_back of everything",
+        ok!(what, "scan_back", kv.scan_back("", None, 2).await),
+        strings(&["t/1", "s/sub/y/z"])
     );
     for key in under.iter().map(String::as_str).chain(["r/1", "s", "t/1"]) {
         ok!(what, "delete scan key", kv.delete(key).await);

@@ -316,3 +316,18 @@ fn group_commit_leaves_out_refused_callers() {
     );
     assert_eq!(answers, vec![(7, Err(err("no"))), (8, Err(err("no")))]);
 }
+
+#[test]
+fn prefix_end_bounds_every_key_under_the_prefix() {
+    assert_eq!(crate::prefix_end("a/b/").as_deref(), Some("a/b0"));
+    assert_eq!(crate::prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+    assert_eq!(crate::prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+    assert_eq!(crate::prefix_end(""), None);
+    assert_eq!(crate::prefix_end("\u{10FFFF}"), None);
+    let end = crate::prefix_end("a/").unwrap();
+    for under in ["a/", "a/\u{10FFFF}\u{10FFFF}", "a/zzz"] {
+        assert!(under < end.as_str(), "{under}");
+    }
+    assert!(crate::back_range("s/", Some("s/")).is_none());
+    assert!(crate::back_range("s/", Some("a")).is_none());
+}

@@ -2,7 +2,7 @@
 //!
 //! A [`StorageView`] with prefix `logical/1234/` turns `get("config")` into
 //! `get("logical/1234/config")` on the storage below, and strips the prefix again from the keys
-//! that `scan` returns (`list` results are already relative). An engine holding a view can
+//! that `scan` and `scan_back` return (`list` results are already relative). An engine holding a view can
 //! therefore name no key outside its prefix.
 //!
 //! The prefix is used verbatim. Give it a trailing `/` (as every Coffer caller does) so that
@@ -44,6 +44,15 @@ impl StorageView {
         &self.prefix
     }
 
+    /// Keys of the storage below, relative to this view. Every key under `prefix + prefix'`
+    /// starts with `prefix`; anything else would be a bug in the storage below, and is dropped
+    /// rather than leaked to the engine.
+    fn relative(&self, keys: Vec<String>) -> Vec<String> {
+        keys.into_iter()
+            .filter_map(|k| k.strip_prefix(self.prefix.as_str()).map(str::to_string))
+            .collect()
+    }
+
     fn full(&self, key: &str) -> String {
         let mut s = String::with_capacity(self.prefix.len() + key.len());
         s.push_str(&self.prefix);
@@ -74,12 +83,16 @@ impl Storage for StorageView {
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let after = after.map(|a| self.full(a));
         let keys = self.inner.scan(&self.full(prefix), after.as_deref(), limit).await?;
-        // Every key under `prefix + prefix'` starts with `prefix`; anything else would be a bug
-        // in the storage below, and is dropped rather than leaked to the engine.
-        Ok(keys
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(self.prefix.as_str()).map(str::to_string))
-            .collect())
+        Ok(self.relative(keys))
+    }
+
+    async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let before = before.map(|b| self.full(b));
+        let keys = self
+            .inner
+            .scan_back(&self.full(prefix), before.as_deref(), limit)
+            .await?;
+        Ok(self.relative(keys))
     }
 
     async fn batch(&self, writes: Vec<Write>) -> Result<()> {

@@ -36,24 +36,23 @@ impl SecretsEngine {
             "sortBy",
         )?;
 
+        let keep = |r: &SecretRecord| (include_deleted || !r.is_deleted()) && filters::matches(r, &filters);
+        let (ascending, max) = (order == "asc", usize::try_from(max).unwrap_or(100));
+        // Creation order has an index; the other orders pick their page from every record.
         let key = |r: &SecretRecord| -> String {
             match sort_by.as_str() {
                 "name" => format!("{}\u{0}{}", r.name, r.created_ms),
                 "last-accessed-date" => format!("{}\u{0}{}", num_key(r.accessed_day_ms.unwrap_or(0)), r.name),
-                "last-changed-date" => format!("{}\u{0}{}", num_key(r.changed_ms), r.name),
-                _ => created_key(r),
+                _ => format!("{}\u{0}{}", num_key(r.changed_ms), r.name),
             }
         };
-        let (page, token) = self
-            .page_of_records(
-                ctx,
-                |r| (include_deleted || !r.is_deleted()) && filters::matches(r, &filters),
-                key,
-                order == "asc",
-                next.as_deref(),
-                usize::try_from(max).unwrap_or(100),
-            )
-            .await?;
+        let (page, token) = if sort_by == "created-date" {
+            self.page_by_creation(ctx, keep, ascending, next.as_deref(), max)
+                .await?
+        } else {
+            self.page_of_records(ctx, keep, key, ascending, next.as_deref(), max)
+                .await?
+        };
         Ok(Out::new()
             .v(
                 "SecretList",
@@ -203,14 +202,16 @@ impl SecretsEngine {
     }
 }
 
-/// The sort key of creation order (nanosecond creation time, then name).
+/// The sort key of creation order: nanosecond creation time, then the escaped name. It is
+/// also the secret's entry in the creation index (`names::created_prefix`), so a page read
+/// from the index and a page picked from every record are the same page.
 pub(crate) fn created_key(r: &SecretRecord) -> String {
     let t = if r.created_ns > 0 {
         r.created_ns
     } else {
         r.created_ms.saturating_mul(1_000_000)
     };
-    format!("{}\u{0}{}", num_key(t), r.name)
+    format!("{}/{}", num_key(t), crate::secrets::names::escape(&r.name))
 }
 
 fn version_not_found(id: &str) -> AwsError {

@@ -7,13 +7,15 @@
 //! Module map:
 //! * [`input`]: request decoding and constraint checks; [`render`]: response shapes.
 //! * [`model`]: stored records; [`envelope`]: KMS envelope encryption of version values; [`names`]: names, ARNs, storage layout; [`store`]: storage
-//!   access, locking and the commit protocol; [`versions`]: staging labels and retention.
+//!   access, locking and the commit protocol; [`index`]: the creation-order index that
+//!   ListSecrets pages through; [`versions`]: staging labels and retention.
 //! * operations: [`values`] (create/get/put/update), [`metadata`] (describe, list, labels,
 //!   tags), [`lifecycle`] (delete/restore/purge), [`policy`], [`rotation`], [`replication`],
 //!   [`password`]; [`filters`] for ListSecrets/BatchGetSecretValue filters.
 
 mod envelope;
 mod filters;
+mod index;
 mod input;
 mod lifecycle;
 mod metadata;
@@ -40,6 +42,7 @@ mod test_kms;
 mod tests;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use coffer_storage::DynStorage;
 use serde_json::Value;
@@ -60,6 +63,10 @@ pub struct SecretsEngine {
     rotation_hook: Option<Arc<dyn RotationHook>>,
     /// The KMS engine that encrypts version values (see [`envelope`]).
     key_service: Option<Arc<dyn KeyService>>,
+    /// Set once the creation-order index is known to be complete ([`index`]).
+    index_ready: AtomicBool,
+    /// Held while the index of an older store is built.
+    index_build: Mutex<()>,
 }
 
 /// A secret as authorization sees it ([`SecretsEngine::authz_facts`]).
@@ -80,6 +87,8 @@ impl SecretsEngine {
             locks: (0..store::LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rotation_hook: None,
             key_service: None,
+            index_ready: AtomicBool::new(false),
+            index_build: Mutex::new(()),
         }
     }
 

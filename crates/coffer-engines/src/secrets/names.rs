@@ -5,6 +5,9 @@
 //! ```text
 //! <account>/<region>/secrets/<name>/meta             one JSON SecretRecord per secret
 //! <account>/<region>/secrets/<name>/versions/<vid>   one value per secret version
+//! <account>/<region>/created/<ns>/<name>              the creation-order index: one empty
+//!                                                     value per secret (`<ns>`: 20 digits)
+//! created-index                                       marks the index as built
 //! ```
 //!
 //! Each path segment is escaped with [`escape`], so names containing `/` stay one segment.
@@ -138,6 +141,22 @@ pub(crate) fn unescape(s: &str) -> Option<String> {
 pub(crate) fn region_prefix(account: &str, region: &str) -> String {
     format!("{}/{}/secrets/", escape(account), escape(region))
 }
+
+/// `<account>/<region>/created/`: the creation-order index of one region (ListSecrets pages
+/// through it instead of reading every record). Each entry is this prefix followed by the
+/// secret's `created_key`.
+pub(crate) fn created_prefix(account: &str, region: &str) -> String {
+    format!("{}/{}/created/", escape(account), escape(region))
+}
+
+/// The name in an entry of the creation index (what follows [`created_prefix`]).
+pub(crate) fn name_of_created_entry(entry: &str) -> Option<String> {
+    entry.split_once('/').and_then(|(_, name)| unescape(name))
+}
+
+/// The key that records that the creation index holds every secret (stores written before
+/// the index existed get it built once).
+pub(crate) const CREATED_INDEX_MARKER: &str = "created-index";
 
 /// `<account>/<region>/secrets/<name>/`: everything of one secret.
 pub(crate) fn secret_prefix(account: &str, region: &str, name: &str) -> String {

@@ -9,6 +9,7 @@
 //! InvalidParameterException. StopReplicationToReplica turns a replica into a standalone
 //! secret.
 
+use coffer_crypto::SecretBytes;
 use coffer_storage::Write;
 use serde_json::Value;
 
@@ -177,6 +178,19 @@ impl SecretsEngine {
             }
         }
         rec.changed_ms = now_ms(ctx);
+        // Index the new replicas after the cleanup, which may delete an overwritten secret's
+        // entry with the same key.
+        let mut cleanup = cleanup;
+        for replica in rec
+            .replicas
+            .iter()
+            .filter(|r| added.contains(&r.region) && r.status == REPLICA_IN_SYNC)
+        {
+            cleanup.push(Write::put(
+                crate::secrets::index::entry_key(&derive_replica(&rec, replica)),
+                SecretBytes::new(Vec::new()),
+            ));
+        }
         self.commit_with(&rec, &sealed, &[], cleanup).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())

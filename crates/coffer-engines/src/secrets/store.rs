@@ -326,7 +326,7 @@ impl SecretsEngine {
     }
 
     /// Regions that receive copies of the primary's writes.
-    fn synced_replicas(rec: &SecretRecord) -> Vec<&ReplicaRecord> {
+    pub(crate) fn synced_replicas(rec: &SecretRecord) -> Vec<&ReplicaRecord> {
         rec.replicas.iter().filter(|r| r.status == REPLICA_IN_SYNC).collect()
     }
 
@@ -395,7 +395,8 @@ impl SecretsEngine {
     }
 
     /// Deletes everything stored for one secret in one region, in one batch: the record
-    /// first, then its values (and any orphaned value left by an earlier failed write).
+    /// first, then its creation-index entry and its values (and any orphaned value left by an
+    /// earlier failed write).
     pub(crate) async fn erase(&self, account: &str, region: &str, name: &str) -> Result<(), AwsError> {
         let writes = self.erase_writes(account, region, name, |_| true).await?;
         self.storage.batch(writes).await?;
@@ -416,6 +417,12 @@ impl SecretsEngine {
         let mut writes = Vec::new();
         if keep_key(&meta) {
             writes.push(Write::delete(meta.clone()));
+        }
+        if let Some(rec) = self.load(account, region, name).await? {
+            let entry = crate::secrets::index::entry_key(&rec);
+            if keep_key(&entry) {
+                writes.push(Write::delete(entry));
+            }
         }
         let mut after: Option<String> = None;
         loop {

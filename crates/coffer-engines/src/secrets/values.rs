@@ -157,6 +157,7 @@ impl SecretsEngine {
         let replica_requests = crate::secrets::replication::read_replica_regions(input, "AddReplicaRegions", false)?;
         let force_overwrite = input.bool("ForceOverwriteReplicaSecret")?.unwrap_or(false);
         let now = now_ms(ctx);
+        self.ensure_created_index().await?;
 
         let _guard = self.lock(&ctx.account_id, &name).await;
         if let Some(existing) = self.load(&ctx.account_id, &ctx.region, &name).await? {
@@ -219,12 +220,17 @@ impl SecretsEngine {
             new_values.push((vid.clone(), value.clone()));
             version_id = Some(vid);
         }
+        // Leftovers of secrets overwritten in replica regions are deleted in the same commit.
+        let mut extra = Vec::new();
         if !replica_requests.is_empty() {
-            self.prepare_replicas(&mut rec, &replica_requests, force_overwrite)
+            let (_, cleanup) = self
+                .prepare_replicas(&mut rec, &replica_requests, force_overwrite)
                 .await?;
+            extra = cleanup;
         }
         let sealed = self.seal_new_values(ctx, &mut rec, &new_values).await?;
-        self.commit(&rec, &sealed, &[]).await?;
+        extra.extend(crate::secrets::index::entries_of_new(&rec));
+        self.commit_with(&rec, &sealed, &[], extra).await?;
         tracing::info!(secret = %rec.arn, "secret created");
 
         let mut out = Out::new()
@@ -345,10 +351,9 @@ impl SecretsEngine {
             let max = max.unwrap_or(20);
             input::check_range(max, 1, 20, "maxResults")?;
             let (page, token) = self
-                .page_of_records(
+                .page_by_creation(
                     ctx,
                     |r| !r.is_deleted() && filters::matches(r, &filters),
-                    crate::secrets::metadata::created_key,
                     true,
                     next.as_deref(),
                     usize::try_from(max).unwrap_or(20),
