@@ -6,7 +6,8 @@
 #
 # For each peer: start the release server under callgrind (production-like, see lib.sh), create
 # the secret and an IAM user whose policy is evaluated on every request (make_bench_user), warm up with WARM requests (signing-key and policy caches), zero the counters,
-# send exactly REQUESTS GetSecretValue calls over CONNECTIONS connections, dump the counters.
+# send exactly REQUESTS calls of SCENARIO (default sm-get: GetSecretValue) over CONNECTIONS
+# connections, dump the counters.
 # Prints instructions per request for each peer and the audit share,
 # 1 - Ir(coffer) / Ir(coffer-audit): the throughput lost to the audit log if the server is
 # CPU-bound.
@@ -14,7 +15,9 @@
 # What it does not see: time in the kernel (the audit file's write(2) calls) and SHA-NI (valgrind
 # hides it, so SHA-256 runs its AVX code and costs more instructions than it costs time).
 #
-# Environment: REQUESTS (default 2000), WARM (default 200), CONNECTIONS (default 16),
+# Environment: SCENARIO (a coffer-loadgen scenario, default sm-get; for sm-put, which writes 16
+# secrets per connection, CONNECTIONS=1 WARM=1700 reaches the steady state of 100 versions per
+# secret), REQUESTS (default 2000), WARM (default 200), CONNECTIONS (default 16),
 # COFFER_BIN (default $CARGO_TARGET_DIR/release/coffer; built unless given), KEEP (a directory
 # to copy the callgrind outputs to, for callgrind_annotate). Needs valgrind.
 set -euo pipefail
@@ -24,6 +27,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 REQUESTS="${REQUESTS:-2000}"
 WARM="${WARM:-200}"
 CONNECTIONS="${CONNECTIONS:-16}"
+SCENARIO="${SCENARIO:-sm-get}"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 if [ -z "${COFFER_BIN:-}" ]; then
     cargo build --release --locked -p coffer -p coffer-bench
@@ -42,9 +46,9 @@ measure() {
     make_bench_user "$name"
     pid=${SERVER_PID[$name]}
     local common=(--endpoint "${ENDPOINT[$name]}" --access-key "${AKID[$name]}" --secret-key "${SECRET[$name]}"
-                  --scenario sm-get --connections "$CONNECTIONS")
+                  --scenario "$SCENARIO" --connections "$CONNECTIONS")
     "$LOADGEN" --endpoint "${ENDPOINT[$name]}" --access-key "${SETUP_AKID[$name]}" \
-        --secret-key "${SETUP_SECRET[$name]}" --scenario sm-get --setup
+        --secret-key "${SETUP_SECRET[$name]}" --scenario "$SCENARIO" --setup
     "$LOADGEN" "${common[@]}" --requests "$WARM" >/dev/null
     callgrind_control -z "$pid" >/dev/null
     line=$("$LOADGEN" "${common[@]}" --requests "$REQUESTS" --target "$name")

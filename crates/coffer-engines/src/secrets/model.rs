@@ -253,6 +253,20 @@ impl SecretHeader {
     }
 }
 
+/// The name and ARN of a [`SecretRecord`]: what a writer needs to pick the secret's lock,
+/// decoded without building the version table.
+#[derive(Deserialize)]
+pub(crate) struct SecretNames {
+    pub name: String,
+    pub arn: String,
+}
+
+impl SecretNames {
+    pub(crate) fn from_bytes(b: &SecretBytes) -> Result<Self, AwsError> {
+        serde_json::from_slice(b.expose()).map_err(|_| AwsError::internal("stored secret metadata is corrupt"))
+    }
+}
+
 /// A secret value: `SecretString` or `SecretBinary`.
 #[derive(Clone)]
 pub(crate) enum SecretValue {

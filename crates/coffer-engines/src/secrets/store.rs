@@ -14,7 +14,8 @@ use tokio::sync::MutexGuard;
 use crate::secrets::SecretsEngine;
 use crate::secrets::envelope::{self, Binding, Stored, kms_ctx};
 use crate::secrets::model::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretRecord, SecretValue,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretNames, SecretRecord,
+    SecretValue,
 };
 use crate::secrets::names::{self, SecretRef};
 use crate::secrets::paging::FirstPage;
@@ -122,7 +123,11 @@ impl SecretsEngine {
         secret_id: &str,
     ) -> Result<(MutexGuard<'_, ()>, SecretRecord), AwsError> {
         for _ in 0..3 {
-            let first = self.find_required(ctx, secret_id).await?;
+            // Only the name picks the lock; the record is decoded once, under it.
+            let first = self
+                .find_as(ctx, secret_id, SecretNames::from_bytes, |r| &r.arn)
+                .await?
+                .ok_or_else(|| AwsError::not_found(SECRET_NOT_FOUND))?;
             let guard = self.lock(&ctx.account_id, &first.name).await;
             let again = self.find_required(ctx, secret_id).await?;
             if again.name == first.name {
