@@ -121,6 +121,33 @@ macro_rules! check_eq {
     }};
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Forwards,
+    Backwards,
+}
+
+/// Every key under `s/`, read four at a time with `scan` or `scan_back`, each page continuing
+/// from the last key of the one before.
+async fn pages_of_four(kv: &dyn Kv, what: &str, dir: Dir) -> Vec<String> {
+    let mut pages: Vec<String> = Vec::new();
+    let mut from: Option<String> = None;
+    loop {
+        let page = match dir {
+            Dir::Forwards => ok!(what, "scan page", kv.scan("s/", from.as_deref(), 4).await),
+            Dir::Backwards => ok!(what, "scan_back page", kv.scan_back("s/", from.as_deref(), 4).await),
+        };
+        if page.is_empty() {
+            return pages;
+        }
+        if page.len() > 4 {
+            panic!("{what}: a page had {} keys with limit 4", page.len());
+        }
+        from = page.last().cloned();
+        pages.extend(page);
+    }
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -283,20 +310,12 @@ async fn run(kv: &dyn Kv, what: &str) {
         ok!(what, "scan", kv.scan("s/", None, 0).await),
         Vec::<String>::new()
     );
-    let mut pages: Vec<String> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = ok!(what, "scan page", kv.scan("s/", after.as_deref(), 4).await);
-        if page.is_empty() {
-            break;
-        }
-        if page.len() > 4 {
-            panic!("{what}: scan returned {} keys with limit 4", page.len());
-        }
-        after = page.last().cloned();
-        pages.extend(page);
-    }
-    check_eq!(what, "scan pages joined", pages, under);
+    check_eq!(
+        what,
+        "scan pages joined",
+        pages_of_four(kv, what, Dir::Forwards).await,
+        under
+    );
     check_eq!(
         what,
         "scan after s/10",
@@ -337,20 +356,12 @@ async fn run(kv: &dyn Kv, what: &str) {
         ok!(what, "scan_back", kv.scan_back("s/", None, 0).await),
         Vec::<String>::new()
     );
-    let mut pages: Vec<String> = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let page = ok!(what, "scan_back page", kv.scan_back("s/", before.as_deref(), 4).await);
-        if page.is_empty() {
-            break;
-        }
-        if page.len() > 4 {
-            panic!("{what}: scan_back returned {} keys with limit 4", page.len());
-        }
-        before = page.last().cloned();
-        pages.extend(page);
-    }
-    check_eq!(what, "scan_back pages joined", pages, reversed);
+    check_eq!(
+        what,
+        "scan_back pages joined",
+        pages_of_four(kv, what, Dir::Backwards).await,
+        reversed
+    );
     check_eq!(
         what,
         "scan_back before s/10",
