@@ -1,5 +1,6 @@
-//! The records the engine stores: one [`SecretRecord`] (JSON) per secret, holding all its
-//! metadata and its version table, and one encoded [`SecretValue`] per version.
+//! The records the engine stores: one [`SecretRecord`] per secret (postcard after a format
+//! byte; older ones JSON), holding all its metadata and its version table, and one encoded
+//! [`SecretValue`] per version.
 //!
 //! Timestamps are stored as Unix milliseconds (`*_ms`). Records hold no secret values, so
 //! they may derive `Debug`.
@@ -52,39 +53,35 @@ pub(crate) struct Tag {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct RotationRules {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub automatically_after_days: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub duration: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub schedule_expression: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct RotationConfig {
     pub enabled: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub lambda_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub rules: Option<RotationRules>,
     /// When rotation was (re)configured; the base for the next rotation date until the
     /// first successful rotation.
     pub configured_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last_rotated_ms: Option<i64>,
     /// Failed attempts of the rotation in progress (reset when one succeeds).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub attempts: u32,
     /// Why the last attempt failed, for the operator (`GetRotationStatus`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last_error: Option<RotationFailure>,
     /// Not before this time is a failed rotation retried (backoff).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub retry_at_ms: Option<i64>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// The failure of one rotation attempt: the step and a message safe to show (rotation
@@ -100,11 +97,11 @@ pub struct RotationFailure {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ReplicaRecord {
     pub region: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kms_key_id: Option<String>,
     /// `InSync` or `Failed`.
     pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub status_message: Option<String>,
 }
 
@@ -119,12 +116,12 @@ pub(crate) struct VersionRecord {
     pub seq: u64,
     /// False for the AWSPENDING placeholder RotateSecret creates.
     pub has_value: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub accessed_day_ms: Option<i64>,
     /// The KMS keys the value is encrypted under, as ListSecretVersionIds reports them
     /// (`DefaultEncryptionKey` for the AWS-managed key), newest first. Empty in records
     /// written before this was tracked: the secret's current key is reported then.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub kms_key_ids: Vec<String>,
 }
 
@@ -134,44 +131,45 @@ impl VersionRecord {
     }
 }
 
-/// Everything about one secret except its values.
+/// Everything about one secret except its values. The order of the fields is the stored
+/// binary layout (see [`FORMAT_POSTCARD`]); [`SecretHeader`] repeats all but the last two.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SecretRecord {
     pub account: String,
     pub region: String,
     pub name: String,
     pub arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kms_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub secret_type: Option<String>,
     /// `None` until tags were ever set (DescribeSecret then omits `Tags`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tags: Option<Vec<Tag>>,
     pub created_ms: i64,
     /// Creation time in nanoseconds: orders secrets created in the same millisecond.
     #[serde(default)]
     pub created_ns: i64,
     pub changed_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub accessed_day_ms: Option<i64>,
     /// When DeleteSecret was called.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub deleted_ms: Option<i64>,
     /// When the recovery window ends and the secret is purged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub deletion_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub rotation: Option<RotationConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub policy: Option<String>,
     /// Set on replicas: the region of the primary secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub primary_region: Option<String>,
     /// Set on primaries: their replicas.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub replicas: Vec<ReplicaRecord>,
     pub versions: BTreeMap<String, VersionRecord>,
     pub next_seq: u64,
@@ -221,49 +219,82 @@ impl SecretRecord {
         v
     }
 
+    /// The stored form: [`FORMAT_POSTCARD`], then the record in postcard.
     pub(crate) fn to_bytes(&self) -> Result<SecretBytes, AwsError> {
-        serde_json::to_vec(self)
+        postcard::to_extend(self, vec![FORMAT_POSTCARD])
             .map(SecretBytes::new)
             .map_err(|e| AwsError::internal(format!("cannot encode secret metadata: {e}")))
     }
 
     pub(crate) fn from_bytes(b: &SecretBytes) -> Result<Self, AwsError> {
-        serde_json::from_slice(b.expose()).map_err(|_| AwsError::internal("stored secret metadata is corrupt"))
+        decode_stored(b)
     }
 }
 
-/// The part of a [`SecretRecord`] that authorization reads. Decoding only these fields skips
-/// over the version table (up to 100 versions) without building it.
+/// The first byte of a record in the binary form. Records written before it are JSON and start
+/// with `{`; they are still read, and rewritten in the binary form by their next change.
+///
+/// The binary form (postcard) is positional and not self-describing: the fields are stored in
+/// the order [`SecretRecord`] declares them, with no names. A record decodes its JSON-era
+/// fields by name (`#[serde(default)]` fills the missing ones), but in the binary form a field
+/// added, removed or moved changes the layout: such a change needs a new format byte, whose
+/// decoder reads the old layout too.
+pub(crate) const FORMAT_POSTCARD: u8 = 1;
+
+/// Decodes a stored record, or a prefix of one ([`SecretHeader`]), in either form.
+fn decode_stored<T: serde::de::DeserializeOwned>(b: &SecretBytes) -> Result<T, AwsError> {
+    let bytes = b.expose();
+    let decoded = match bytes.split_first() {
+        // `from_bytes` stops after the fields of `T`: a prefix skips the rest unread.
+        Some((&FORMAT_POSTCARD, record)) => postcard::from_bytes(record).ok(),
+        _ => serde_json::from_slice(bytes).ok(),
+    };
+    decoded.ok_or_else(|| AwsError::internal("stored secret metadata is corrupt"))
+}
+
+/// Every field of a [`SecretRecord`] before its version table, in the same order. In the
+/// binary form this is a prefix of the record, so decoding it stops before the version table
+/// (up to 100 versions) instead of reading it; in a JSON record the table is skipped over.
+/// Authorization reads a secret through it, and so does a writer picking the secret's lock.
+/// `header_is_a_prefix_of_the_record` (tests) keeps the two declarations in step.
 #[derive(Deserialize)]
+#[allow(dead_code)] // Fields nobody reads keep the prefix in the record's order.
 pub(crate) struct SecretHeader {
+    pub account: String,
+    pub region: String,
+    pub name: String,
     pub arn: String,
+    #[serde(default)]
+    pub description: Option<String>,
     #[serde(default)]
     pub kms_key_id: Option<String>,
     #[serde(default)]
+    pub secret_type: Option<String>,
+    #[serde(default)]
     pub tags: Option<Vec<Tag>>,
+    pub created_ms: i64,
+    #[serde(default)]
+    pub created_ns: i64,
+    pub changed_ms: i64,
+    #[serde(default)]
+    pub accessed_day_ms: Option<i64>,
+    #[serde(default)]
+    pub deleted_ms: Option<i64>,
+    #[serde(default)]
+    pub deletion_ms: Option<i64>,
+    #[serde(default)]
+    pub rotation: Option<RotationConfig>,
     #[serde(default)]
     pub policy: Option<String>,
     #[serde(default)]
     pub primary_region: Option<String>,
+    #[serde(default)]
+    pub replicas: Vec<ReplicaRecord>,
 }
 
 impl SecretHeader {
     pub(crate) fn from_bytes(b: &SecretBytes) -> Result<Self, AwsError> {
-        serde_json::from_slice(b.expose()).map_err(|_| AwsError::internal("stored secret metadata is corrupt"))
-    }
-}
-
-/// The name and ARN of a [`SecretRecord`]: what a writer needs to pick the secret's lock,
-/// decoded without building the version table.
-#[derive(Deserialize)]
-pub(crate) struct SecretNames {
-    pub name: String,
-    pub arn: String,
-}
-
-impl SecretNames {
-    pub(crate) fn from_bytes(b: &SecretBytes) -> Result<Self, AwsError> {
-        serde_json::from_slice(b.expose()).map_err(|_| AwsError::internal("stored secret metadata is corrupt"))
+        decode_stored(b)
     }
 }
 
@@ -334,6 +365,172 @@ mod tests {
         assert!(!s.same_as(&b));
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(SecretValue::decode(&SecretBytes::from_slice(b"")).is_err());
+    }
+
+    /// A record with every field set to a value of its own.
+    fn full_record() -> SecretRecord {
+        let version = |seq: u64, stages: &[&str]| VersionRecord {
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created_ms: 1_000 + i64::try_from(seq).unwrap(),
+            seq,
+            has_value: seq.is_multiple_of(2),
+            accessed_day_ms: Some(86_400_000),
+            kms_key_ids: vec!["alias/k".into()],
+        };
+        SecretRecord {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            name: "app/db".into(),
+            arn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/db-AbCdEf".into(),
+            description: Some("d".into()),
+            kms_key_id: Some("alias/k".into()),
+            secret_type: Some("t".into()),
+            tags: Some(vec![Tag {
+                key: "k".into(),
+                value: "v".into(),
+            }]),
+            created_ms: 11,
+            created_ns: 11_000_001,
+            changed_ms: 12,
+            accessed_day_ms: Some(13),
+            deleted_ms: Some(14),
+            deletion_ms: Some(15),
+            rotation: Some(RotationConfig {
+                enabled: true,
+                lambda_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:f".into()),
+                rules: Some(RotationRules {
+                    automatically_after_days: Some(7),
+                    duration: Some("3h".into()),
+                    schedule_expression: Some("rate(7 days)".into()),
+                }),
+                configured_ms: 16,
+                last_rotated_ms: Some(17),
+                attempts: 2,
+                last_error: Some(RotationFailure {
+                    step: "setSecret".into(),
+                    message: "m".into(),
+                    at_ms: 18,
+                }),
+                retry_at_ms: Some(19),
+            }),
+            policy: Some("{}".into()),
+            primary_region: Some("us-east-1".into()),
+            replicas: vec![ReplicaRecord {
+                region: "ap-south-1".into(),
+                kms_key_id: None,
+                status: REPLICA_IN_SYNC.into(),
+                status_message: Some("ok".into()),
+            }],
+            versions: (0..100u64)
+                .map(|i| {
+                    (
+                        format!("{i:08}-0000-4000-8000-000000000000"),
+                        version(i, if i == 99 { &[AWSCURRENT] } else { &[] }),
+                    )
+                })
+                .collect(),
+            next_seq: 100,
+        }
+    }
+
+    /// The header fields, as text, to compare a header with the record it came from.
+    fn header_of(h: &SecretHeader) -> String {
+        format!(
+            "{} {} {} {} {:?} {:?} {:?} {:?} {} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            h.account,
+            h.region,
+            h.name,
+            h.arn,
+            h.description,
+            h.kms_key_id,
+            h.secret_type,
+            h.tags,
+            h.created_ms,
+            h.created_ns,
+            h.changed_ms,
+            h.accessed_day_ms,
+            h.deleted_ms,
+            h.deletion_ms,
+            h.rotation,
+            h.policy,
+            h.primary_region,
+            h.replicas
+        )
+    }
+
+    fn header_of_record(r: &SecretRecord) -> String {
+        header_of(&SecretHeader {
+            account: r.account.clone(),
+            region: r.region.clone(),
+            name: r.name.clone(),
+            arn: r.arn.clone(),
+            description: r.description.clone(),
+            kms_key_id: r.kms_key_id.clone(),
+            secret_type: r.secret_type.clone(),
+            tags: r.tags.clone(),
+            created_ms: r.created_ms,
+            created_ns: r.created_ns,
+            changed_ms: r.changed_ms,
+            accessed_day_ms: r.accessed_day_ms,
+            deleted_ms: r.deleted_ms,
+            deletion_ms: r.deletion_ms,
+            rotation: r.rotation.clone(),
+            policy: r.policy.clone(),
+            primary_region: r.primary_region.clone(),
+            replicas: r.replicas.clone(),
+        })
+    }
+
+    /// The binary form round-trips every field, and the header decodes the same fields as the
+    /// record: if the two declarations drift apart, this fails.
+    #[test]
+    fn header_is_a_prefix_of_the_record() {
+        let rec = full_record();
+        let bytes = rec.to_bytes().unwrap();
+        assert_eq!(bytes.expose()[0], FORMAT_POSTCARD);
+        let back = SecretRecord::from_bytes(&bytes).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{rec:?}"));
+        let header = SecretHeader::from_bytes(&bytes).unwrap();
+        assert_eq!(header_of(&header), header_of_record(&rec));
+        // Smaller than the JSON of the same record.
+        assert!(bytes.expose().len() * 2 < serde_json::to_vec(&rec).unwrap().len());
+    }
+
+    /// Records stored as JSON before the binary form are still read, whole or as a header,
+    /// and are written back in the binary form.
+    #[test]
+    fn json_records_are_still_read() {
+        let json = br#"{"account":"123456789012","region":"us-east-1","name":"s","arn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf","tags":[{"Key":"k","Value":"v"}],"created_ms":5,"changed_ms":6,"versions":{"11111111-1111-4111-8111-111111111111":{"stages":["AWSCURRENT"],"created_ms":5,"seq":0,"has_value":true,"kms_key_ids":["alias/aws/secretsmanager"]}},"next_seq":1}"#;
+        let stored = SecretBytes::from_slice(json);
+        let rec = SecretRecord::from_bytes(&stored).unwrap();
+        assert_eq!(rec.name, "s");
+        assert_eq!(rec.created_ns, 0);
+        assert_eq!(
+            rec.version_with_stage(AWSCURRENT),
+            Some("11111111-1111-4111-8111-111111111111")
+        );
+        let header = SecretHeader::from_bytes(&stored).unwrap();
+        assert_eq!(header_of(&header), header_of_record(&rec));
+        let again = SecretRecord::from_bytes(&rec.to_bytes().unwrap()).unwrap();
+        assert_eq!(format!("{again:?}"), format!("{rec:?}"));
+    }
+
+    #[test]
+    fn corrupt_records_are_refused() {
+        for bad in [
+            &b""[..],
+            &[FORMAT_POSTCARD][..],
+            &[FORMAT_POSTCARD, 0xff, 0xff][..],
+            b"{\"account\"",
+        ] {
+            let e = SecretRecord::from_bytes(&SecretBytes::from_slice(bad)).unwrap_err();
+            assert_eq!(e.message, "stored secret metadata is corrupt");
+            assert!(SecretHeader::from_bytes(&SecretBytes::from_slice(bad)).is_err());
+        }
+        // A truncated binary record.
+        let bytes = full_record().to_bytes().unwrap();
+        let cut = &bytes.expose()[..bytes.expose().len() - 10];
+        assert!(SecretRecord::from_bytes(&SecretBytes::from_slice(cut)).is_err());
     }
 
     #[test]

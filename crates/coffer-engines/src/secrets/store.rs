@@ -14,7 +14,7 @@ use tokio::sync::MutexGuard;
 use crate::secrets::SecretsEngine;
 use crate::secrets::envelope::{self, Binding, Stored, kms_ctx};
 use crate::secrets::model::{
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretNames, SecretRecord,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, REPLICA_FAILED, REPLICA_IN_SYNC, ReplicaRecord, SecretHeader, SecretRecord,
     SecretValue,
 };
 use crate::secrets::names::{self, SecretRef};
@@ -125,7 +125,7 @@ impl SecretsEngine {
         for _ in 0..3 {
             // Only the name picks the lock; the record is decoded once, under it.
             let first = self
-                .find_as(ctx, secret_id, SecretNames::from_bytes, |r| &r.arn)
+                .find_as(ctx, secret_id, SecretHeader::from_bytes, |r| &r.arn)
                 .await?
                 .ok_or_else(|| AwsError::not_found(SECRET_NOT_FOUND))?;
             let guard = self.lock(&ctx.account_id, &first.name).await;
