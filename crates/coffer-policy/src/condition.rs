@@ -427,29 +427,32 @@ fn value_matches(
 /// Matches an ARN pattern (tokens) against an ARN: the six colon-separated parts are compared
 /// separately, each with wildcards; the service part ignores case; the last part keeps its colons.
 pub(crate) fn arn_matches(pattern: &[pattern::Token], arn: &str) -> bool {
-    let mut parts: Vec<&[pattern::Token]> = Vec::with_capacity(6);
+    // The pattern's six parts (the last one keeps its colons, like the ARN's resource part).
+    let mut parts: [&[pattern::Token]; 6] = [&[]; 6];
+    let mut count = 0;
     let mut start = 0;
     for (i, tok) in pattern.iter().enumerate() {
-        if parts.len() == 5 {
+        if count == 5 {
             break;
         }
         if *tok == pattern::Token::Lit(':') {
-            parts.push(&pattern[start..i]);
+            parts[count] = &pattern[start..i];
+            count += 1;
             start = i + 1;
         }
     }
-    parts.push(&pattern[start.min(pattern.len())..]);
-    if parts.len() != 6 {
+    parts[count] = &pattern[start.min(pattern.len())..];
+    count += 1;
+    if count != 6 {
         // Only a bare `*` is allowed besides six parts.
-        return parts.len() == 1 && parts[0].iter().all(|t| *t == pattern::Token::Star);
+        return count == 1 && parts[0].iter().all(|t| *t == pattern::Token::Star);
     }
-    let request: Vec<&str> = arn.splitn(6, ':').collect();
-    if request.len() != 6 {
+    if arn.split(':').count() < 6 {
         return false;
     }
     parts
         .iter()
-        .zip(&request)
+        .zip(arn.splitn(6, ':'))
         .enumerate()
         .all(|(i, (p, r))| pattern::matches(p, r, i == 2))
 }

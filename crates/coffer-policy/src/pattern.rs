@@ -6,6 +6,8 @@
 //! together: optional case folding (action names), literal `*`/`?` produced by the `${*}`/`${?}`
 //! variables, and literal text substituted from request values that must never act as a wildcard.
 
+use std::borrow::Cow;
+
 /// One token of a compiled wildcard pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Token {
@@ -34,10 +36,10 @@ pub(crate) fn tokens(pattern: &str) -> Vec<Token> {
 /// The classic linear-time algorithm: on a mismatch, backtrack to the last `*` and let it swallow
 /// one more character.
 pub(crate) fn matches(pattern: &[Token], text: &str, fold: bool) -> bool {
-    let text: Vec<char> = text.chars().collect();
+    // `t` is a byte offset into `text`, always on a character boundary.
     let (mut p, mut t) = (0usize, 0usize);
     let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(c) = text[t..].chars().next() {
         match pattern.get(p) {
             Some(Token::Star) => {
                 backtrack = Some((p, t));
@@ -46,21 +48,23 @@ pub(crate) fn matches(pattern: &[Token], text: &str, fold: bool) -> bool {
             }
             Some(Token::One) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
-            Some(Token::Lit(c)) if chars_eq(*c, text[t], fold) => {
+            Some(Token::Lit(l)) if chars_eq(*l, c, fold) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
                 continue;
             }
             _ => {}
         }
         match backtrack {
             Some((star_p, star_t)) => {
+                // The star takes one more character.
+                let skipped = text[star_t..].chars().next().map_or(1, char::len_utf8);
                 p = star_p + 1;
-                t = star_t + 1;
-                backtrack = Some((star_p, star_t + 1));
+                t = star_t + skipped;
+                backtrack = Some((star_p, t));
             }
             None => return false,
         }
@@ -94,6 +98,8 @@ enum Part {
 pub struct Template {
     raw: String,
     parts: Vec<Part>,
+    /// The tokens of a template without variables, made once (most policies have none).
+    fixed: Option<Vec<Token>>,
 }
 
 impl Template {
@@ -129,10 +135,15 @@ impl Template {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
-        Template {
+        let mut template = Template {
             raw: raw.to_owned(),
             parts,
+            fixed: None,
+        };
+        if !template.has_variables() {
+            template.fixed = template.resolve_parts(&|_| None).map(Cow::into_owned);
         }
+        template
     }
 
     /// The text as written in the policy.
@@ -148,7 +159,14 @@ impl Template {
     /// Resolves variables through `lookup` and returns wildcard tokens. Substituted values are
     /// literal text. Returns `None` when a variable has no value (and no default) or more than
     /// one value: IAM then treats the entry as not matching.
-    pub(crate) fn resolve(&self, lookup: &dyn Fn(&str) -> Option<Vec<String>>) -> Option<Vec<Token>> {
+    pub(crate) fn resolve(&self, lookup: &dyn Fn(&str) -> Option<Vec<String>>) -> Option<Cow<'_, [Token]>> {
+        match &self.fixed {
+            Some(tokens) => Some(Cow::Borrowed(tokens)),
+            None => self.resolve_parts(lookup),
+        }
+    }
+
+    fn resolve_parts(&self, lookup: &dyn Fn(&str) -> Option<Vec<String>>) -> Option<Cow<'_, [Token]>> {
         let mut out = Vec::new();
         for part in &self.parts {
             match part {
@@ -165,7 +183,7 @@ impl Template {
                 }
             }
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 
     /// Resolves variables and returns plain text in which `*` and `?` are literal (for the
@@ -173,9 +191,9 @@ impl Template {
     pub(crate) fn resolve_literal(&self, lookup: &dyn Fn(&str) -> Option<Vec<String>>) -> Option<String> {
         Some(
             self.resolve(lookup)?
-                .into_iter()
+                .iter()
                 .map(|t| match t {
-                    Token::Lit(c) => c,
+                    Token::Lit(c) => *c,
                     Token::Star => '*',
                     Token::One => '?',
                 })
@@ -237,8 +255,7 @@ mod tests {
             _ => None,
         };
         let t = Template::parse("home/${aws:username}/*", true);
-        let toks = t.resolve(&lookup);
-        let toks = toks.unwrap_or_default();
+        let toks = t.resolve(&lookup).unwrap_or_default();
         assert!(matches(&toks, "home/bo*b/x", false));
         assert!(!matches(&toks, "home/boXb/x", false));
         let t = Template::parse("${*}${?}${$}", true);

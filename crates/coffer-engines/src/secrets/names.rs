@@ -108,15 +108,23 @@ pub(crate) fn arn_in_region(arn: &str, region: &str) -> String {
 
 /// Escapes one storage-path segment: keeps `[A-Za-z0-9_.+=@-]`, writes `%XX` for the rest.
 pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 8);
+    escape_into(&mut out, s);
+    out
+}
+
+/// Appends the [`escape`]d form of `s` to `out` (on every request path: no formatting machinery).
+fn escape_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"_.+=@-".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
-    out
 }
 
 /// Reverses [`escape`].
@@ -163,16 +171,27 @@ pub(crate) fn secret_prefix(account: &str, region: &str, name: &str) -> String {
     format!("{}{}/", region_prefix(account, region), escape(name))
 }
 
+/// `<account>/<region>/secrets/<name>/<tail>`, built in one buffer.
+fn secret_key(account: &str, region: &str, name: &str, tail: &[&str]) -> String {
+    let mut key = String::with_capacity(account.len() + region.len() + name.len() + 48);
+    escape_into(&mut key, account);
+    key.push('/');
+    escape_into(&mut key, region);
+    key.push_str("/secrets/");
+    escape_into(&mut key, name);
+    key.push('/');
+    for t in tail {
+        key.push_str(t);
+    }
+    key
+}
+
 pub(crate) fn meta_key(account: &str, region: &str, name: &str) -> String {
-    format!("{}meta", secret_prefix(account, region, name))
+    secret_key(account, region, name, &["meta"])
 }
 
 pub(crate) fn version_key(account: &str, region: &str, name: &str, version_id: &str) -> String {
-    format!(
-        "{}versions/{}",
-        secret_prefix(account, region, name),
-        escape(version_id)
-    )
+    secret_key(account, region, name, &["versions/", &escape(version_id)])
 }
 
 #[cfg(test)]
@@ -231,5 +250,11 @@ mod tests {
         assert!(!e.contains('/'));
         assert_eq!(unescape(&e).unwrap(), "a/b%c d");
         assert_eq!(meta_key("1", "r", "a/b"), "1/r/secrets/a%2Fb/meta");
+        assert_eq!(
+            meta_key("1", "r", "a/b"),
+            format!("{}meta", secret_prefix("1", "r", "a/b"))
+        );
+        assert_eq!(version_key("1", "r", "a", "v 1"), "1/r/secrets/a/versions/v%201");
+        assert_eq!(escape("é/\u{0}"), "%C3%A9%2F%00");
     }
 }
