@@ -547,19 +547,32 @@ impl Core {
 
     /// Starts the background loop. One node runs it today; with shared storage only the
     /// leader will.
+    ///
+    /// A pass walks every secret, parameter and key, so its length grows with the store. The
+    /// pause after a pass is the configured interval or [`BACKGROUND_PAUSE_FACTOR`] times the
+    /// pass, whichever is longer: the jobs take at most a tenth of one core, however large the
+    /// store (with a million secrets a pass takes seconds, and a fixed five-second interval
+    /// kept a core busy and halved the read throughput).
     pub fn spawn_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let core = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(core.options.background_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                let started = tokio::time::Instant::now();
                 if let Err(e) = core.run_background_once().await {
                     tracing::warn!(error = %e, "background job failed");
                 }
+                tokio::time::sleep(background_pause(core.options.background_interval, started.elapsed())).await;
             }
         })
     }
+}
+
+/// How many times the length of a background pass the loop pauses after it, at least.
+const BACKGROUND_PAUSE_FACTOR: u32 = 9;
+
+/// The pause after a background pass that took `took`.
+fn background_pause(interval: Duration, took: Duration) -> Duration {
+    interval.max(took.saturating_mul(BACKGROUND_PAUSE_FACTOR))
 }
 
 #[cfg(test)]
@@ -569,6 +582,13 @@ mod tests {
     use coffer_storage::memory::MemoryBackend;
 
     use super::*;
+
+    #[test]
+    fn background_pauses_grow_with_long_passes() {
+        let five = Duration::from_secs(5);
+        assert_eq!(background_pause(five, Duration::from_millis(20)), five);
+        assert_eq!(background_pause(five, Duration::from_secs(10)), Duration::from_secs(90));
+    }
 
     /// A root key stored by a version before IAM (`sys/access-keys/<AKID>`) keeps working after
     /// an upgrade: unseal moves it into the IAM engine and deletes the old record.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::secrets::SecretsEngine;
 use crate::secrets::input::{Input, required};
-use crate::secrets::model::{SecretRecord, days_ms, now_ms};
+use crate::secrets::model::{SecretHeader, SecretRecord, days_ms, now_ms};
 use crate::secrets::names::{self, SecretRef};
 use crate::secrets::render::Out;
 use crate::secrets::store::{MARKED_FOR_DELETION, ensure_primary};
@@ -98,7 +98,8 @@ impl SecretsEngine {
         let now = now_ms(ctx);
         let mut purged = 0;
         for mut walk in self.walk_everything().await? {
-            while let Some(records) = self.next_records(&mut walk).await? {
+            let wanted: fn(&SecretHeader) -> bool = |h| h.deletion_ms.is_some();
+            while let Some(records) = self.next_records_where(&mut walk, Some(wanted)).await? {
                 for rec in records {
                     if self.purge_if_due(&rec, now).await? {
                         purged += 1;

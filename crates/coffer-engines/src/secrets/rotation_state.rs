@@ -17,7 +17,9 @@ use serde_json::Value;
 
 use crate::secrets::SecretsEngine;
 use crate::secrets::input::{Input, required};
-use crate::secrets::model::{AWSCURRENT, AWSPENDING, RotationFailure, SecretRecord, VersionRecord, now_ms};
+use crate::secrets::model::{
+    AWSCURRENT, AWSPENDING, RotationFailure, SecretHeader, SecretRecord, VersionRecord, now_ms,
+};
 use crate::secrets::render::Out;
 use crate::secrets::rotation::RotationEvent;
 use crate::secrets::schedule;
@@ -112,7 +114,10 @@ impl SecretsEngine {
         let now = now_ms(ctx);
         let (mut purged, mut rotations) = (0, Vec::new());
         for mut walk in self.walk_everything().await? {
-            while let Some(records) = self.next_records(&mut walk).await? {
+            // Only secrets pending deletion or with rotation on can have something due.
+            let wanted: fn(&SecretHeader) -> bool =
+                |h| h.deletion_ms.is_some() || h.rotation.as_ref().is_some_and(|r| r.enabled);
+            while let Some(records) = self.next_records_where(&mut walk, Some(wanted)).await? {
                 for rec in records {
                     if self.purge_if_due(&rec, now).await? {
                         purged += 1;

@@ -471,6 +471,17 @@ impl SecretsEngine {
 
     /// The next records of `walk` (at least one), or `None` once it has passed them all.
     pub(crate) async fn next_records(&self, walk: &mut RecordWalk) -> Result<Option<Vec<SecretRecord>>, AwsError> {
+        self.next_records_where(walk, None).await
+    }
+
+    /// [`next_records`](Self::next_records), keeping only the records whose header `wanted`
+    /// accepts: the others are decoded no further than their header, which stops before the
+    /// version table (the background jobs look at every secret on every pass).
+    pub(crate) async fn next_records_where(
+        &self,
+        walk: &mut RecordWalk,
+        wanted: Option<fn(&SecretHeader) -> bool>,
+    ) -> Result<Option<Vec<SecretRecord>>, AwsError> {
         while !walk.done {
             let keys = self
                 .storage
@@ -480,9 +491,15 @@ impl SecretsEngine {
             let mut records = Vec::new();
             for key in keys.iter().filter(|k| walk.is_record_key(k)) {
                 // Gone since the scan: deleted meanwhile, not an error.
-                if let Some(bytes) = self.storage.get(key).await? {
-                    records.push(SecretRecord::from_bytes(&bytes)?);
+                let Some(bytes) = self.storage.get(key).await? else {
+                    continue;
+                };
+                if let Some(wanted) = wanted
+                    && !wanted(&SecretHeader::from_bytes(&bytes)?)
+                {
+                    continue;
                 }
+                records.push(SecretRecord::from_bytes(&bytes)?);
             }
             walk.after = keys.into_iter().last();
             if !records.is_empty() {
