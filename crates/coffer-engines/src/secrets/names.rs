@@ -3,7 +3,7 @@
 //! Storage layout (all inside the engine's own storage view):
 //!
 //! ```text
-//! <account>/<region>/secrets/<name>/meta             one JSON SecretRecord per secret
+//! <account>/<region>/secrets/<name>/meta             one SecretRecord per secret (model.rs)
 //! <account>/<region>/secrets/<name>/versions/<vid>   one value per secret version
 //! <account>/<region>/created/<ns>/<name>              the creation-order index: one empty
 //!                                                     value per secret (`<ns>`: 20 digits)
