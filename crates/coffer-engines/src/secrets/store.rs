@@ -423,7 +423,9 @@ impl SecretsEngine {
         if keep_key(&meta) {
             writes.push(Write::delete(meta.clone()));
         }
-        if let Some(rec) = self.load(account, region, name).await? {
+        // A record that cannot be decoded is still erased; only its index entry stays behind
+        // (listings skip entries whose record is gone).
+        if let Ok(Some(rec)) = self.load(account, region, name).await {
             let entry = crate::secrets::index::entry_key(&rec);
             if keep_key(&entry) {
                 writes.push(Write::delete(entry));
