@@ -37,18 +37,26 @@ pub(crate) fn entry_key(rec: &SecretRecord) -> String {
     )
 }
 
-/// The writes that index a newly created secret and its in-sync replicas (the replicas'
+/// The write that indexes `rec` (an empty value under its [`entry_key`]).
+pub(crate) fn entry_put(rec: &SecretRecord) -> Write {
+    Write::put(entry_key(rec), SecretBytes::new(Vec::new()))
+}
+
+/// The writes that index the in-sync replicas of `rec` whose region `wanted` accepts (their
 /// records are written by the same commit).
-pub(crate) fn entries_of_new(rec: &SecretRecord) -> Vec<Write> {
-    let mut keys = vec![entry_key(rec)];
-    keys.extend(
-        SecretsEngine::synced_replicas(rec)
-            .into_iter()
-            .map(|r| entry_key(&derive_replica(rec, r))),
-    );
-    keys.into_iter()
-        .map(|k| Write::put(k, SecretBytes::new(Vec::new())))
+pub(crate) fn replica_entries(rec: &SecretRecord, wanted: impl Fn(&str) -> bool) -> Vec<Write> {
+    SecretsEngine::synced_replicas(rec)
+        .into_iter()
+        .filter(|r| wanted(&r.region))
+        .map(|r| entry_put(&derive_replica(rec, r)))
         .collect()
+}
+
+/// The writes that index a newly created secret and its in-sync replicas.
+pub(crate) fn entries_of_new(rec: &SecretRecord) -> Vec<Write> {
+    let mut writes = vec![entry_put(rec)];
+    writes.extend(replica_entries(rec, |_| true));
+    writes
 }
 
 impl SecretsEngine {
@@ -67,10 +75,7 @@ impl SecretsEngine {
             for mut walk in self.walk_everything().await? {
                 while let Some(records) = self.next_records(&mut walk).await? {
                     indexed += records.len();
-                    let writes = records
-                        .iter()
-                        .map(|r| Write::put(entry_key(r), SecretBytes::new(Vec::new())))
-                        .collect();
+                    let writes = records.iter().map(entry_put).collect();
                     self.storage.batch(writes).await?;
                 }
             }

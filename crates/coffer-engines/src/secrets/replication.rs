@@ -9,7 +9,6 @@
 //! InvalidParameterException. StopReplicationToReplica turns a replica into a standalone
 //! secret.
 
-use coffer_crypto::SecretBytes;
 use coffer_storage::Write;
 use serde_json::Value;
 
@@ -181,16 +180,9 @@ impl SecretsEngine {
         // Index the new replicas after the cleanup, which may delete an overwritten secret's
         // entry with the same key.
         let mut cleanup = cleanup;
-        for replica in rec
-            .replicas
-            .iter()
-            .filter(|r| added.contains(&r.region) && r.status == REPLICA_IN_SYNC)
-        {
-            cleanup.push(Write::put(
-                crate::secrets::index::entry_key(&derive_replica(&rec, replica)),
-                SecretBytes::new(Vec::new()),
-            ));
-        }
+        cleanup.extend(crate::secrets::index::replica_entries(&rec, |region| {
+            added.iter().any(|a| a == region)
+        }));
         self.commit_with(&rec, &sealed, &[], cleanup).await?;
         Ok(Out::new()
             .s("ARN", rec.arn.clone())
