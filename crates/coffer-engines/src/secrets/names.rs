@@ -145,16 +145,28 @@ pub(crate) fn unescape(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// `<account>/<region>/<dir>/`, built in one buffer (every key of the layout starts so).
+fn region_dir(account: &str, region: &str, dir: &str) -> String {
+    let mut key = String::with_capacity(account.len() + region.len() + dir.len() + 48);
+    escape_into(&mut key, account);
+    key.push('/');
+    escape_into(&mut key, region);
+    key.push('/');
+    key.push_str(dir);
+    key.push('/');
+    key
+}
+
 /// `<account>/<region>/secrets/`: every secret of one region of one account.
 pub(crate) fn region_prefix(account: &str, region: &str) -> String {
-    format!("{}/{}/secrets/", escape(account), escape(region))
+    region_dir(account, region, "secrets")
 }
 
 /// `<account>/<region>/created/`: the creation-order index of one region (ListSecrets pages
 /// through it instead of reading every record). Each entry is this prefix followed by the
 /// secret's `created_key`.
 pub(crate) fn created_prefix(account: &str, region: &str) -> String {
-    format!("{}/{}/created/", escape(account), escape(region))
+    region_dir(account, region, "created")
 }
 
 /// The name in an entry of the creation index (what follows [`created_prefix`]).
@@ -168,16 +180,12 @@ pub(crate) const CREATED_INDEX_MARKER: &str = "created-index";
 
 /// `<account>/<region>/secrets/<name>/`: everything of one secret.
 pub(crate) fn secret_prefix(account: &str, region: &str, name: &str) -> String {
-    format!("{}{}/", region_prefix(account, region), escape(name))
+    secret_key(account, region, name, &[])
 }
 
-/// `<account>/<region>/secrets/<name>/<tail>`, built in one buffer.
+/// `<account>/<region>/secrets/<name>/<tail>`.
 fn secret_key(account: &str, region: &str, name: &str, tail: &[&str]) -> String {
-    let mut key = String::with_capacity(account.len() + region.len() + name.len() + 48);
-    escape_into(&mut key, account);
-    key.push('/');
-    escape_into(&mut key, region);
-    key.push_str("/secrets/");
+    let mut key = region_prefix(account, region);
     escape_into(&mut key, name);
     key.push('/');
     for t in tail {
