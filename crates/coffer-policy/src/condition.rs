@@ -447,14 +447,12 @@ pub(crate) fn arn_matches(pattern: &[pattern::Token], arn: &str) -> bool {
         // Only a bare `*` is allowed besides six parts.
         return count == 1 && parts[0].iter().all(|t| *t == pattern::Token::Star);
     }
-    if arn.split(':').count() < 6 {
-        return false;
-    }
+    // An ARN with fewer than six parts runs out before the pattern does: no match.
+    let mut request = arn.splitn(6, ':');
     parts
         .iter()
-        .zip(arn.splitn(6, ':'))
         .enumerate()
-        .all(|(i, (p, r))| pattern::matches(p, r, i == 2))
+        .all(|(i, p)| request.next().is_some_and(|r| pattern::matches(p, r, i == 2)))
 }
 
 fn parse_number(s: &str) -> Option<f64> {
