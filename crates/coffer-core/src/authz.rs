@@ -465,9 +465,7 @@ impl Core {
                     let role_account = arn.split(':').nth(4).unwrap_or(account).to_string();
                     let mut c = Check::new(spec.action, arn.clone(), &role_account);
                     if let Some(doc) = self.iam.role_trust_policy(&arn).await? {
-                        c.resource_policy = coffer_policy::compile_json(&doc, PolicyKind::Trust, "trust-policy")
-                            .ok()
-                            .map(Arc::new);
+                        c.resource_policy = self.policy_cache.compiled(PolicyKind::Trust, &doc, "trust-policy");
                     }
                     if let Some(s) = param("RoleSessionName") {
                         c.context.push(("sts:RoleSessionName".into(), s.to_string()));
