@@ -164,7 +164,33 @@ impl AuditBroker {
         redactor: Redactor,
         chain_key: ChainKey,
     ) -> Result<ChainHead, AuditError> {
-        let head = recover_head(device.as_ref(), &chain_key)?;
+        let head = recover_head(device.as_ref(), &chain_key).map_err(|(e, _)| e)?;
+        self.push(device, redactor, chain_key, head);
+        Ok(head)
+    }
+
+    /// Adds a device whatever its log holds: the server's path, which must never let a file
+    /// outside the barrier's control lock an operator out. Where [`AuditBroker::add_device`]
+    /// refuses a device whose last line cannot be read or verified, this continues the chain
+    /// anyway and returns why it could not prove continuity, for the caller to report (log it,
+    /// and record it as an event). It continues from the last line's claimed seq and hash when
+    /// the line parses (so `coffer audit verify` still names the changed line and finds no
+    /// other break), else from the start of a new chain (which `verify` shows as a break).
+    pub fn add_device_reporting(
+        &mut self,
+        device: Arc<dyn AuditDevice>,
+        key: &DeviceKey,
+    ) -> (ChainHead, Option<AuditError>) {
+        let chain_key = key.chain_key();
+        let (head, problem) = match recover_head(device.as_ref(), &chain_key) {
+            Ok(head) => (head, None),
+            Err((e, head)) => (head, Some(e)),
+        };
+        self.push(device, key.redactor(), chain_key, head);
+        (head, problem)
+    }
+
+    fn push(&mut self, device: Arc<dyn AuditDevice>, redactor: Redactor, chain_key: ChainKey, head: ChainHead) {
         self.slots.push(Arc::new(Slot {
             device,
             redactor,
@@ -177,7 +203,6 @@ impl AuditBroker {
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
         }));
-        Ok(head)
     }
 
     /// How many devices there are.
@@ -483,29 +508,36 @@ pub fn check_head(device: &str, recovered: &ChainHead, stored: &ChainHead) -> Re
     Ok(())
 }
 
-/// The head after the device's last line, checked under `key`.
-fn recover_head(device: &dyn AuditDevice, key: &ChainKey) -> Result<ChainHead, AuditError> {
-    let Some(line) = device.last_line()? else {
-        return Ok(ChainHead::GENESIS);
-    };
+/// The head after the device's last line, checked under `key`. On failure, also the head a
+/// lenient caller continues from: the line's claimed head when it parses, else a new chain.
+fn recover_head(device: &dyn AuditDevice, key: &ChainKey) -> Result<ChainHead, (AuditError, ChainHead)> {
     let refuse = |message: String| AuditError::HeadMismatch {
         device: device.name().to_owned(),
         message,
     };
-    let sealed = chain::open(&line).map_err(|reason| refuse(format!("last line: {reason}")))?;
-    if sealed.computed != sealed.hash {
-        return Err(refuse(format!("last line (seq {}) was changed", sealed.seq)));
-    }
-    if key.mac(&sealed.hash) != sealed.mac {
-        return Err(refuse(format!(
-            "last line (seq {}) is not authenticated by this device's key",
-            sealed.seq
-        )));
-    }
-    Ok(ChainHead {
+    let line = match device.last_line() {
+        Ok(Some(line)) => line,
+        Ok(None) => return Ok(ChainHead::GENESIS),
+        Err(e) => return Err((e, ChainHead::GENESIS)),
+    };
+    let sealed = chain::open(&line).map_err(|reason| (refuse(format!("last line: {reason}")), ChainHead::GENESIS))?;
+    let claimed = ChainHead {
         seq: sealed.seq,
         hash: sealed.hash,
-    })
+    };
+    if sealed.computed != sealed.hash {
+        return Err((refuse(format!("last line (seq {}) was changed", sealed.seq)), claimed));
+    }
+    if key.mac(&sealed.hash) != sealed.mac {
+        return Err((
+            refuse(format!(
+                "last line (seq {}) is not authenticated by this device's key",
+                sealed.seq
+            )),
+            claimed,
+        ));
+    }
+    Ok(claimed)
 }
 
 /// Runs `f` with this thread's line buffer (or a fresh one if it is in use).

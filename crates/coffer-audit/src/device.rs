@@ -41,6 +41,14 @@ pub trait AuditDevice: Send + Sync {
         Ok(None)
     }
 
+    /// Whether the device can prove its log continues the one the server saw: it reads its
+    /// own lines back ([`AuditDevice::last_line`]), so a log cut short is detectable. A device
+    /// that cannot (stdout, a pipe, a socket) starts a new chain at every start, and comparing
+    /// it with a stored head would only ever find it "behind".
+    fn proves_continuity(&self) -> bool {
+        false
+    }
+
     /// Makes written lines durable (fsync). Not called per line.
     fn sync(&self) -> Result<(), AuditError> {
         Ok(())
@@ -97,6 +105,28 @@ impl FileDevice {
         })
     }
 
+    /// A device for `path` whose file could not be opened (a missing directory, a full disk,
+    /// a permission): every write tries to open it again, so the device recovers once the
+    /// cause is fixed, and fails (the request fails closed) until then. The server uses this
+    /// rather than refusing to unseal.
+    pub fn unopened(name: impl Into<String>, path: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        let path = path.into();
+        let next_index = rotated_files(&path)
+            .ok()
+            .and_then(|f| f.last().map(|(i, _)| i + 1))
+            .unwrap_or(1);
+        Self {
+            name: name.into(),
+            path,
+            max_bytes,
+            state: Mutex::new(FileState {
+                file: None,
+                len: 0,
+                next_index,
+            }),
+        }
+    }
+
     /// The active file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -128,9 +158,7 @@ impl FileDevice {
     fn append(&self, state: &mut FileState, chunk: &[u8]) -> Result<(), AuditError> {
         if state.file.is_none() {
             // A previous rotation renamed the file but could not open the new one.
-            let file = open_append(&self.path).map_err(|e| self.err("open", e))?;
-            state.len = file.metadata().map_err(|e| self.err("stat", e))?.len();
-            state.file = Some(file);
+            self.reopen(state)?;
         }
         let Some(file) = state.file.as_mut() else {
             return Err(AuditError::Device {
@@ -151,6 +179,15 @@ impl FileDevice {
         }
     }
 
+    /// Opens the active file again (after it could not be opened at start or after a
+    /// rotation), cutting a torn last line as [`FileDevice::open`] does.
+    fn reopen(&self, state: &mut FileState) -> Result<(), AuditError> {
+        let file = open_append(&self.path).map_err(|e| self.err("open", e))?;
+        state.len = cut_torn_tail(&file).map_err(|e| self.err("open", e))?;
+        state.file = Some(file);
+        Ok(())
+    }
+
     fn err(&self, what: &str, e: std::io::Error) -> AuditError {
         AuditError::Device {
             device: self.name.clone(),
@@ -167,6 +204,9 @@ impl AuditDevice for FileDevice {
     fn write(&self, lines: &[u8]) -> Result<(), WriteFailure> {
         let mut state = self.state.lock();
         let state = &mut *state;
+        if state.file.is_none() {
+            self.reopen(state)?;
+        }
         let mut done = 0;
         while done < lines.len() {
             let rest = &lines[done..];
@@ -203,6 +243,10 @@ impl AuditDevice for FileDevice {
             }
         }
         Ok(None)
+    }
+
+    fn proves_continuity(&self) -> bool {
+        true
     }
 
     fn sync(&self) -> Result<(), AuditError> {
@@ -300,6 +344,10 @@ impl AuditDevice for MemoryDevice {
         kept.extend(lines.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec));
         self.batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+
+    fn proves_continuity(&self) -> bool {
+        true
     }
 
     fn last_line(&self) -> Result<Option<Vec<u8>>, AuditError> {

@@ -31,6 +31,10 @@ pub const EVENT_VERSION: &str = "1.11";
 /// `eventSource` of requests that arrive on the Vault API.
 pub const VAULT_EVENT_SOURCE: &str = "vault.coffer";
 
+/// `eventSource` of operator events: initialization, unseal attempts, seal, key rotation,
+/// account creation, and the audit log's own discontinuities.
+pub const OPERATOR_EVENT_SOURCE: &str = "operator.coffer";
+
 /// `errorCode`s that mean "denied by policy" (see [`Outcome`]).
 pub const DENIED_ERROR_CODES: &[&str] = &[
     "AccessDenied",
@@ -303,6 +307,17 @@ impl AuditEvent {
             .resource(format!("vault:{path}"), "Vault::Path", None);
         e.event_type = "CofferVaultRequest".to_owned();
         e.request_parameters = Some(serde_json::json!({ "path": path }));
+        e
+    }
+
+    /// An operator event (`eventSource` [`OPERATOR_EVENT_SOURCE`], `eventType`
+    /// `CofferOperatorEvent`): `Initialize`, `Unseal` (one per key share submitted, with the
+    /// progress), `Seal`, `Rotate`, `CreateAccount`, `AuditLogDiscontinuity`. Its details go in
+    /// `requestParameters` through [`AuditEvent::request`], redacted like any other.
+    pub fn operator(name: &str, user_identity: UserIdentity, event_time: OffsetDateTime) -> Self {
+        let request_id = next_event_id();
+        let mut e = Self::new(OPERATOR_EVENT_SOURCE, name, user_identity, event_time, request_id);
+        e.event_type = "CofferOperatorEvent".to_owned();
         e
     }
 

@@ -42,7 +42,8 @@ pub use broker::{AuditBroker, LogReceipt, check_head};
 pub use chain::{ChainHead, ChainKey};
 pub use device::{AuditDevice, FailingDevice, FileDevice, MemoryDevice, StdoutDevice, WriteFailure};
 pub use event::{
-    AuditEvent, IdentityType, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity, next_event_id,
+    AuditEvent, IdentityType, OPERATOR_EVENT_SOURCE, Outcome, Resource, SessionContext, SessionIssuer, UserIdentity,
+    VAULT_EVENT_SOURCE, next_event_id,
 };
 pub use lookup::{
     Event, EventIndex, EventResource, LookupAttribute, LookupError, LookupErrorKind, LookupEventsRequest,

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use coffer_audit::{
-    AuditBroker, AuditError, ChainHead, DeviceKey, FailingDevice, FileDevice, MemoryDevice, VerifyOptions, check_head,
-    verify_files,
+    AuditBroker, AuditDevice as _, AuditError, ChainHead, DeviceKey, FailingDevice, FileDevice, MemoryDevice,
+    VerifyOptions, check_head, verify_files,
 };
 
 use crate::{file_broker, get_secret_value, write_log};
@@ -146,14 +146,19 @@ fn restart_right_after_rotation_reads_the_head_from_the_rotated_file() {
     assert_eq!(report.lines, 5);
 }
 
+/// Three lines at `dir/audit.log`, the last one changed after it was written.
+fn tampered_log(dir: &std::path::Path, key: &DeviceKey) -> Arc<FileDevice> {
+    let files = write_log(dir, key, 3, 0);
+    let text = std::fs::read_to_string(&files[0]).unwrap().replace("app-2", "app-9");
+    std::fs::write(&files[0], text).unwrap();
+    Arc::new(FileDevice::open("file/", &files[0], 0).unwrap())
+}
+
 #[test]
 fn a_tampered_last_line_is_refused_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let key = DeviceKey::generate().unwrap();
-    let files = write_log(dir.path(), &key, 3, 0);
-    let text = std::fs::read_to_string(&files[0]).unwrap().replace("app-2", "app-9");
-    std::fs::write(&files[0], text).unwrap();
-    let dev = Arc::new(FileDevice::open("file/", &files[0], 0).unwrap());
+    let dev = tampered_log(dir.path(), &key);
     let err = AuditBroker::new().add_device(dev, &key).unwrap_err();
     assert!(matches!(err, AuditError::HeadMismatch { .. }), "{err}");
     // And a log written under another key is not continued either.
@@ -162,6 +167,54 @@ fn a_tampered_last_line_is_refused_at_start_up() {
     write_log(dir2.path(), &key, 2, 0);
     let dev = Arc::new(FileDevice::open("file/", dir2.path().join("audit.log"), 0).unwrap());
     assert!(AuditBroker::new().add_device(dev, &other).is_err());
+}
+
+/// The server's path never refuses a device: it continues after a changed last line from the
+/// line's claimed head, reports why, and `verify` still names exactly the changed line.
+#[test]
+fn add_device_reporting_continues_after_a_tampered_last_line_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DeviceKey::generate().unwrap();
+    let dev = tampered_log(dir.path(), &key);
+    let mut broker = AuditBroker::new();
+    let (head, problem) = broker.add_device_reporting(dev.clone(), &key);
+    assert_eq!(head.seq, 3, "continues from the changed line's claimed seq");
+    assert!(problem.unwrap().to_string().contains("was changed"));
+    broker.log(&get_secret_value(3)).unwrap();
+    let report = verify_files(&dev.files().unwrap(), &VerifyOptions::default()).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].line, 3);
+    assert_eq!(report.head.unwrap().seq, 4);
+
+    // A last line that is not a record at all: a new chain, and the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, b"garbage\n").unwrap();
+    let dev = Arc::new(FileDevice::open("file/", &path, 0).unwrap());
+    let (head, problem) = AuditBroker::new().add_device_reporting(dev, &key);
+    assert_eq!(head, ChainHead::GENESIS);
+    assert!(problem.is_some());
+    // A device that cannot read back proves nothing, and says so.
+    assert!(!coffer_audit::StdoutDevice::new("stdout").proves_continuity());
+    assert!(FileDevice::open("file/", &path, 0).unwrap().proves_continuity());
+}
+
+/// A file that cannot be opened at start is retried on every write, and recovers.
+#[test]
+fn an_unopened_file_device_recovers_once_it_can_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DeviceKey::generate().unwrap();
+    let path = dir.path().join("later").join("audit.log");
+    assert!(FileDevice::open("file/", &path, 0).is_err());
+    let dev = Arc::new(FileDevice::unopened("file/", &path, 0));
+    let mut broker = AuditBroker::new();
+    broker.add_device_reporting(dev.clone(), &key);
+    assert!(broker.log(&get_secret_value(0)).is_err(), "fails closed meanwhile");
+    std::fs::create_dir(path.parent().unwrap()).unwrap();
+    broker.log(&get_secret_value(1)).unwrap();
+    let report = verify_files(&dev.files().unwrap(), &VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.lines, 1);
 }
 
 #[test]
