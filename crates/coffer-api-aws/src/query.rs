@@ -50,7 +50,10 @@ pub(crate) async fn handle(
         let err = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
         let event = rec.into_event(request_id, peer, headers, None, err);
         if let Err(e) = fe.core.audit_log(&event).await {
-            tracing::error!(error = %e, "request not recorded by any audit device: failing it");
+            // Sealed (or not initialized): the service's documented 503, nothing to report.
+            if matches!(e, CoreError::AuditFailed(_)) {
+                tracing::error!(error = %e, "request not recorded by any audit device: failing it");
+            }
             return core_error(&e, request_id);
         }
     }

@@ -7,13 +7,16 @@
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use coffer_core::{Core, CoreError};
+use coffer_core::{Client, Core, CoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -30,7 +33,45 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/metrics", get(metrics))
         .route("/v1/sys/coffer/clock", post(advance_clock))
         .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
+        .route("/v1/sys/coffer/audit-heads", get(audit_heads))
+        .route("/v1/{*path}", axum::routing::any(unknown_path))
         .with_state(core)
+}
+
+/// The caller of an operator request, for its audit event: the peer address (when the server
+/// was started with connect info) and the `User-Agent`. Never fails.
+struct Caller(Client);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok(Self(Client { ip, user_agent }))
+    }
+}
+
+/// Any other `/v1/` path. A sealed (or uninitialized) server answers every request it does not
+/// serve while sealed with 503 `Vault is sealed`, as Vault does; an unsealed one has no
+/// handler for it (the Vault engines are not mounted yet), Vault's 404 for an unknown mount.
+async fn unknown_path(State(core): State<Arc<Core>>, uri: axum::http::Uri) -> Response {
+    match core.seal_status().await {
+        Ok(s) if s.sealed || !s.initialized => return core_error(&CoreError::Sealed),
+        Ok(_) => {}
+        Err(e) => return core_error(&e),
+    }
+    let path = uri.path().strip_prefix("/v1/").unwrap_or(uri.path());
+    let message = format!("no handler for route \"{path}\". route entry not found.");
+    errors(StatusCode::NOT_FOUND, &[message.as_str()])
 }
 
 fn errors(status: StatusCode, msgs: &[&str]) -> Response {
@@ -39,8 +80,9 @@ fn errors(status: StatusCode, msgs: &[&str]) -> Response {
 
 fn core_error(e: &CoreError) -> Response {
     match e {
-        CoreError::Sealed => errors(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"]),
-        CoreError::NotInitialized => errors(StatusCode::NOT_IMPLEMENTED, &["Vault is not initialized"]),
+        // An uninitialized Vault is sealed: every request it cannot serve gets the same 503
+        // (only sys/init, sys/seal-status, sys/health and sys/unseal say more).
+        CoreError::Sealed | CoreError::NotInitialized => errors(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"]),
         CoreError::AlreadyInitialized => errors(StatusCode::BAD_REQUEST, &["Vault is already initialized"]),
         CoreError::BadRequest(m) => errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
         CoreError::PermissionDenied => errors(StatusCode::FORBIDDEN, &["permission denied"]),
@@ -79,7 +121,7 @@ async fn init_status(State(core): State<Arc<Core>>) -> Response {
     }
 }
 
-async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
+async fn init(State(core): State<Arc<Core>>, Caller(client): Caller, body: String) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
         Err(m) => return errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
@@ -95,7 +137,7 @@ async fn init(State(core): State<Arc<Core>>, body: String) -> Response {
     let (Ok(shares), Ok(threshold)) = (u8::try_from(shares), u8::try_from(threshold)) else {
         return errors(StatusCode::BAD_REQUEST, &["secret_shares must be at most 255"]);
     };
-    match core.init(shares, threshold).await {
+    match core.init(shares, threshold, &client).await {
         Ok(out) => {
             let keys_b64: Vec<&str> = out.unseal_keys.iter().map(|k| k.expose()).collect();
             let keys_hex: Vec<String> = out.unseal_keys.iter().map(|k| base64_to_hex(k.expose())).collect();
@@ -121,7 +163,7 @@ fn base64_to_hex(b64: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
+async fn unseal(State(core): State<Arc<Core>>, Caller(client): Caller, body: String) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
         Err(m) => return errors(StatusCode::BAD_REQUEST, &[m.as_str()]),
@@ -135,16 +177,18 @@ async fn unseal(State(core): State<Arc<Core>>, body: String) -> Response {
                 &["'key' must be specified in request body as JSON, or 'reset' set to true"],
             );
         };
-        core.unseal(key).await
+        core.unseal(key, &client).await
     };
     match result {
         Ok(s) => Json(seal_status_json(&s)).into_response(),
+        // Vault answers an unseal of an uninitialized server with 400, not the sealed 503.
+        Err(CoreError::NotInitialized) => errors(StatusCode::BAD_REQUEST, &["Vault is not initialized"]),
         Err(e) => core_error(&e),
     }
 }
 
-async fn seal(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
-    match core.seal(token(&headers).as_deref()).await {
+async fn seal(State(core): State<Arc<Core>>, Caller(client): Caller, headers: HeaderMap) -> Response {
+    match core.seal(token(&headers).as_deref(), &client).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => core_error(&e),
     }
@@ -207,8 +251,8 @@ async fn health(State(core): State<Arc<Core>>, Query(q): Query<HealthQuery>) -> 
     (status, Json(body)).into_response()
 }
 
-async fn rotate(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
-    match core.rotate(token(&headers).as_deref()).await {
+async fn rotate(State(core): State<Arc<Core>>, Caller(client): Caller, headers: HeaderMap) -> Response {
+    match core.rotate(token(&headers).as_deref(), &client).await {
         Ok(term) => {
             let data = json!({ "term": term });
             Json(json!({ "term": term, "data": data })).into_response()
@@ -268,8 +312,8 @@ async fn metrics(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response 
 }
 
 /// Root token only: creates an account and returns its id and root access key (shown once).
-async fn create_account(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
-    match core.create_account(token(&headers).as_deref()).await {
+async fn create_account(State(core): State<Arc<Core>>, Caller(client): Caller, headers: HeaderMap) -> Response {
+    match core.create_account(token(&headers).as_deref(), &client).await {
         Ok((account_id, akid, secret)) => {
             let data = json!({
                 "account_id": account_id,
@@ -277,6 +321,22 @@ async fn create_account(State(core): State<Arc<Core>>, headers: HeaderMap) -> Re
                 "secret_access_key": String::from_utf8_lossy(secret.expose()),
             });
             Json(json!({ "data": data })).into_response()
+        }
+        Err(e) => core_error(&e),
+    }
+}
+
+/// `GET /v1/sys/coffer/audit-heads` (root token): each file audit device's chain head, the
+/// `seq` and `hash` of its latest line. `coffer audit verify --expect-seq N --expect-hash H`
+/// checks that the files reach it: the only way to detect lines cut from the end of a log.
+async fn audit_heads(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
+    match core.audit_heads(token(&headers).as_deref()).await {
+        Ok(heads) => {
+            let devices: serde_json::Map<String, Value> = heads
+                .into_iter()
+                .map(|(name, seq, hash)| (name, json!({ "seq": seq, "hash": hash })))
+                .collect();
+            Json(json!({ "data": { "devices": devices } })).into_response()
         }
         Err(e) => core_error(&e),
     }

@@ -90,6 +90,14 @@ pub struct InitOutput {
     pub root: RootCredentials,
 }
 
+/// Who sent an operator request (init, unseal, seal, rotate, account creation), for its
+/// audit event.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: String,
+}
+
 /// The core of one Coffer server.
 pub struct Core {
     /// This core, for the background tasks it spawns.
@@ -173,7 +181,7 @@ impl Core {
 
     /// Initializes a new server: unseal key shares plus root credentials. The server stays
     /// sealed afterwards, as Vault's does.
-    pub async fn init(&self, shares: u8, threshold: u8) -> Result<InitOutput, CoreError> {
+    pub async fn init(&self, shares: u8, threshold: u8, client: &Client) -> Result<InitOutput, CoreError> {
         if shares == 0 || threshold == 0 || threshold > shares {
             return Err(CoreError::BadRequest(format!(
                 "invalid seal configuration: {shares} shares with threshold {threshold}; \
@@ -193,6 +201,13 @@ impl Core {
             self.barrier.submit_unseal_key(key).await?;
         }
         let root = self.create_root_credentials(DevInit::default()).await;
+        // The devices' keys live in the barrier, which is open just now: record the
+        // initialization (with its outcome) before sealing again.
+        if root.is_ok() {
+            let details = serde_json::json!({ "secretShares": shares, "secretThreshold": threshold });
+            self.record_with_open_devices(self.op_event("Initialize", client, None, details, None))
+                .await;
+        }
         self.seal_now();
         Ok(InitOutput {
             unseal_keys: init.unseal_keys,
@@ -207,6 +222,9 @@ impl Core {
         let key = self.barrier.initialize_dev().await?;
         let root = self.create_root_credentials(dev).await?;
         self.open_audit().await?;
+        let details = serde_json::json!({ "secretShares": 1, "secretThreshold": 1, "dev": true });
+        self.record_operator(self.op_event("Initialize", &Client::default(), None, details, None))
+            .await;
         Ok((root, key))
     }
 
@@ -240,19 +258,37 @@ impl Core {
         })
     }
 
-    /// Submits one unseal key share (base64 or hex).
-    pub async fn unseal(&self, key: &str) -> Result<SealStatus, CoreError> {
+    /// Submits one unseal key share (base64 or hex). Every attempt is an audit event
+    /// (`Unseal`, with the progress or the error); attempts made while sealed are written when
+    /// the devices open, first.
+    pub async fn unseal(&self, key: &str, client: &Client) -> Result<SealStatus, CoreError> {
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::NotInitialized);
         }
-        self.barrier
+        let was_sealed = self.barrier.is_sealed();
+        let submitted = self
+            .barrier
             .submit_unseal_key(&SecretString::new(key.trim().to_string()))
-            .await?;
+            .await;
         let status = self.seal_status().await?;
-        if !status.sealed {
+        let details = serde_json::json!({
+            "progress": status.progress,
+            "threshold": status.t,
+            "sealed": status.sealed,
+        });
+        // Barrier errors name the problem, never key material.
+        let error = submitted.as_ref().err().map(|e| ("InvalidUnsealKey", e.to_string()));
+        if let Err(e) = submitted {
+            self.record_operator(self.op_event("Unseal", client, None, details, error))
+                .await;
+            return Err(e.into());
+        }
+        if !status.sealed && was_sealed {
             self.migrate_legacy_keys().await?;
             self.open_audit().await?;
         }
+        self.record_operator(self.op_event("Unseal", client, None, details, None))
+            .await;
         Ok(status)
     }
 
@@ -276,9 +312,12 @@ impl Core {
         self.seal_status().await
     }
 
-    /// Seals the server; needs the root token.
-    pub async fn seal(&self, token: Option<&str>) -> Result<(), CoreError> {
-        self.require_root_token(token).await?;
+    /// Seals the server; needs the root token. Sealing is never refused for want of an audit
+    /// device (it only makes the server safer): the `Seal` event is written when it can be.
+    pub async fn seal(&self, token: Option<&str>, client: &Client) -> Result<(), CoreError> {
+        let entry = self.require_root_token(token).await?;
+        self.record_operator(self.op_event("Seal", client, Some(&entry), Value::Null, None))
+            .await;
         if let Err(e) = self.audit.save_heads(&self.sys).await {
             tracing::warn!(error = %e, "could not store the audit chain heads before sealing");
         }
@@ -294,22 +333,113 @@ impl Core {
         self.policy_cache.clear();
     }
 
-    /// Opens the audit devices once the barrier is unsealed. A server that cannot audit must
-    /// not serve: on failure it seals itself again and reports why.
+    /// Opens the audit devices once the barrier is unsealed, then writes the operator events
+    /// kept while sealed and one `AuditLogDiscontinuity` event per device whose log could not
+    /// be proved to continue. Only a failure of sealed storage (the device keys) fails it; the
+    /// server then seals itself again. Audit files never keep an operator out: a device that
+    /// does not work fails the requests it should record (fail closed), not the unseal.
     async fn open_audit(&self) -> Result<(), CoreError> {
-        if let Err(e) = self.audit.open(&self.sys).await {
-            tracing::error!(error = %e, "audit devices could not be opened; sealing again");
-            self.seal_now();
-            return Err(e);
+        let problems = match self.audit.open(&self.sys).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "audit device keys could not be read; sealing again");
+                self.seal_now();
+                return Err(e);
+            }
+        };
+        self.audit.flush_pending().await;
+        for p in problems {
+            let details = serde_json::json!({ "device": p.device, "problem": p.message });
+            let event = self.op_event("AuditLogDiscontinuity", &Client::default(), None, details, None);
+            self.record_operator(event).await;
         }
         Ok(())
     }
 
+    /// Records an operator event; a failure is logged (operator actions that make the server
+    /// safer, or that an operator needs to get in, are not refused for want of a device).
+    async fn record_operator(&self, event: coffer_audit::AuditEvent) {
+        let name = event.event_name.clone();
+        if let Err(e) = self.audit.operator_event(event).await {
+            tracing::warn!(error = %e, event = %name, "an operator event could not be recorded");
+        }
+    }
+
+    /// [`Core::record_operator`] at a moment when the barrier is open but the devices are
+    /// not (initialization): opens them, records the event, stores the heads.
+    async fn record_with_open_devices(&self, event: coffer_audit::AuditEvent) {
+        if !self.audit.is_configured() {
+            return;
+        }
+        if let Err(e) = self.open_audit().await {
+            tracing::warn!(error = %e, event = %event.event_name, "an operator event could not be recorded");
+            return;
+        }
+        self.record_operator(event).await;
+        if let Err(e) = self.audit.save_heads(&self.sys).await {
+            tracing::warn!(error = %e, "could not store the audit chain heads");
+        }
+    }
+
+    /// An operator event at the core's time: who (the token's account, or nobody before
+    /// unseal), from where, what; `error` is its code and message when it failed.
+    fn op_event(
+        &self,
+        name: &str,
+        client: &Client,
+        token: Option<&TokenEntry>,
+        details: Value,
+        error: Option<(&str, String)>,
+    ) -> coffer_audit::AuditEvent {
+        use coffer_audit::{AuditEvent, IdentityType, UserIdentity};
+        let identity = match token {
+            Some(t) => UserIdentity {
+                identity_type: IdentityType::Token,
+                account_id: Some(t.account_id.clone()),
+                user_name: t.is_root().then(|| "root".to_owned()),
+                ..UserIdentity::default()
+            },
+            None => UserIdentity::default(),
+        };
+        let ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let mut event = AuditEvent::operator(name, identity, self.clock.now()).client(ip, client.user_agent.as_str());
+        if !details.is_null() {
+            event = event.request(details);
+        }
+        if let Some((code, message)) = error {
+            event = event.error(code, message);
+        }
+        event
+    }
+
     /// Records one request on the audit devices and returns once it is written (concurrent
     /// requests share one write: group commit). An error means no device recorded it: the
-    /// caller must fail the request (fail closed).
+    /// caller must fail the request (fail closed). While the devices are closed (sealed, or
+    /// not yet initialized) the answer is [`CoreError::Sealed`] or
+    /// [`CoreError::NotInitialized`], the service's documented "unavailable" answer, not an
+    /// audit failure: nothing is served then, so nothing needs recording.
     pub async fn audit_log(&self, event: &coffer_audit::AuditEvent) -> Result<(), CoreError> {
+        if self.audit.is_configured() && !self.audit.is_open() {
+            return Err(if self.barrier.is_initialized().await? {
+                CoreError::Sealed
+            } else {
+                CoreError::NotInitialized
+            });
+        }
         self.audit.log(event).await
+    }
+
+    /// Each file audit device's chain head (`seq` and `hash` of its latest line), root token
+    /// only: give it to `coffer audit verify --expect-seq/--expect-hash` to detect lines cut
+    /// from the end of the log, which the chain alone cannot show.
+    pub async fn audit_heads(&self, token: Option<&str>) -> Result<Vec<(String, u64, String)>, CoreError> {
+        self.require_root_token(token).await?;
+        Ok(self
+            .audit
+            .heads()
+            .into_iter()
+            .map(|(name, head)| (name, head.seq, head.hash_hex()))
+            .collect())
     }
 
     /// Whether audit devices are configured.
@@ -320,8 +450,12 @@ impl Core {
     /// Creates another account (root token only) with a fresh root access key, shown once.
     /// Accounts are isolated: one sees another's resources only where a resource or key
     /// policy grants it. Returns `(account id, access key id, secret access key)`.
-    pub async fn create_account(&self, token: Option<&str>) -> Result<(String, String, SecretBytes), CoreError> {
-        self.require_root_token(token).await?;
+    pub async fn create_account(
+        &self,
+        token: Option<&str>,
+        client: &Client,
+    ) -> Result<(String, String, SecretBytes), CoreError> {
+        let entry = self.require_root_token(token).await?;
         let now = self.clock.now();
         let mut account_id = Identities::generate_account_id()?;
         while self.iam.account_exists(&account_id).await? {
@@ -329,13 +463,26 @@ impl Core {
         }
         self.iam.create_account(&account_id, now).await?;
         let (akid, secret) = self.iam.create_root_access_key(&account_id, None, now).await?;
+        let details = serde_json::json!({ "accountId": account_id, "accessKeyId": akid });
+        // Recorded like a request: fail closed when no device records it.
+        let event = self.op_event("CreateAccount", client, Some(&entry), details, None);
+        self.audit.operator_event(event).await?;
         Ok((account_id, akid, secret))
     }
 
     /// Adds a new barrier key term; new writes use it, old data stays readable.
-    pub async fn rotate(&self, token: Option<&str>) -> Result<u32, CoreError> {
-        self.require_root_token(token).await?;
-        Ok(self.barrier.rotate().await?)
+    pub async fn rotate(&self, token: Option<&str>, client: &Client) -> Result<u32, CoreError> {
+        let entry = self.require_root_token(token).await?;
+        let term = self.barrier.rotate().await?;
+        let event = self.op_event(
+            "Rotate",
+            client,
+            Some(&entry),
+            serde_json::json!({ "term": term }),
+            None,
+        );
+        self.audit.operator_event(event).await?;
+        Ok(term)
     }
 
     async fn require_root_token(&self, token: Option<&str>) -> Result<TokenEntry, CoreError> {
@@ -595,9 +742,9 @@ mod tests {
     #[tokio::test]
     async fn legacy_root_keys_move_into_iam_at_unseal() {
         let core = Core::new(Arc::new(MemoryBackend::new()), CoreOptions::default());
-        let out = core.init(1, 1).await.unwrap();
+        let out = core.init(1, 1, &Client::default()).await.unwrap();
         let share = out.unseal_keys[0].expose().to_string();
-        core.unseal(&share).await.unwrap();
+        core.unseal(&share, &Client::default()).await.unwrap();
         let rec = serde_json::json!({
             "account_id": "111122223333",
             "principal_arn": "arn:aws:iam::111122223333:root",
@@ -614,8 +761,10 @@ mod tests {
             )
             .await
             .unwrap();
-        core.seal(Some(out.root.root_token.expose())).await.unwrap();
-        core.unseal(&share).await.unwrap();
+        core.seal(Some(out.root.root_token.expose()), &Client::default())
+            .await
+            .unwrap();
+        core.unseal(&share, &Client::default()).await.unwrap();
 
         match core.resolve_access_key(akid, None).await.unwrap() {
             KeyResolution::Valid(k) => {

@@ -4,15 +4,40 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use coffer_core::coffer_audit::{Filter, Outcome, ResourceMatch, VerifyOptions, search, verify_files};
+use coffer_core::coffer_audit::{ChainHead, Filter, Outcome, ResourceMatch, VerifyOptions, search, verify_files};
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::AuditCommand;
+use crate::cli::{AuditCommand, ClientArgs};
+use crate::operator::Client;
 
-pub fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
+pub async fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
     match cmd {
-        AuditCommand::Verify { files } => verify(&files),
+        AuditCommand::Verify {
+            files,
+            expect_seq,
+            expect_hash,
+            server,
+            device,
+            client,
+        } => {
+            let expected = match (expect_seq, expect_hash, server) {
+                (Some(seq), Some(hash), _) => Some(ChainHead {
+                    seq,
+                    hash: parse_hash(&hash)?,
+                }),
+                (_, _, true) => Some(server_head(&client, device.as_deref()).await?),
+                _ => None,
+            };
+            verify(&files, expected)
+        }
+        AuditCommand::Head { client } => {
+            for (name, seq, hash) in server_heads(&client).await? {
+                println!("{name}\tseq {seq}\thash {hash}");
+            }
+            Ok(0)
+        }
         AuditCommand::Search {
             files,
             identity,
@@ -43,9 +68,13 @@ pub fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
     }
 }
 
-fn verify(files: &[PathBuf]) -> anyhow::Result<u8> {
+fn verify(files: &[PathBuf], expected_head: Option<ChainHead>) -> anyhow::Result<u8> {
     let files = expand(files)?;
-    let report = verify_files(&files, &VerifyOptions::default())?;
+    let options = VerifyOptions {
+        expected_head,
+        ..VerifyOptions::default()
+    };
+    let report = verify_files(&files, &options)?;
     for p in &report.problems {
         println!("{p}");
     }
@@ -56,11 +85,69 @@ fn verify(files: &[PathBuf]) -> anyhow::Result<u8> {
             report.lines,
             report.files.len()
         );
+        match expected_head {
+            Some(h) => println!("The log reaches the head the server recorded (seq {}).", h.seq),
+            None => println!(
+                "Not checked: lines cut from the end of the newest file leave a shorter chain that is \
+                 still intact. Pass --server (or --expect-seq/--expect-hash from `coffer audit head`) \
+                 to compare with the head the server recorded."
+            ),
+        }
         Ok(0)
     } else {
         println!("FAILED: {} problem(s) in {} lines", report.problems.len(), report.lines);
         Ok(1)
     }
+}
+
+fn parse_hash(hex_text: &str) -> anyhow::Result<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(hex_text.trim(), &mut hash)
+        .map_err(|_| anyhow::anyhow!("--expect-hash must be 64 hex digits"))?;
+    Ok(hash)
+}
+
+/// Every file device's `(name, seq, hash)` from `GET /v1/sys/coffer/audit-heads`.
+async fn server_heads(client: &ClientArgs) -> anyhow::Result<Vec<(String, u64, String)>> {
+    let c = Client::new(client)?;
+    let r = c
+        .send(reqwest::Method::GET, "sys/coffer/audit-heads", None, true)
+        .await?;
+    let devices = r
+        .pointer("/data/devices")
+        .and_then(Value::as_object)
+        .context("the server's answer has no data.devices")?;
+    Ok(devices
+        .iter()
+        .map(|(name, h)| {
+            let seq = h.get("seq").and_then(Value::as_u64).unwrap_or(0);
+            let hash = h.get("hash").and_then(Value::as_str).unwrap_or("").to_owned();
+            (name.clone(), seq, hash)
+        })
+        .collect())
+}
+
+async fn server_head(client: &ClientArgs, device: Option<&str>) -> anyhow::Result<ChainHead> {
+    let heads = server_heads(client).await?;
+    let (name, seq, hash) = match device {
+        Some(d) => heads
+            .into_iter()
+            .find(|(n, _, _)| n == d)
+            .with_context(|| format!("the server has no file audit device named {d:?}"))?,
+        None => {
+            let mut heads = heads.into_iter();
+            match (heads.next(), heads.next()) {
+                (Some(h), None) => h,
+                (None, _) => bail!("the server has no file audit device"),
+                (Some(_), Some(_)) => bail!("the server has several file audit devices: name one with --device"),
+            }
+        }
+    };
+    let head = ChainHead {
+        seq,
+        hash: parse_hash(&hash).with_context(|| format!("device {name}"))?,
+    };
+    Ok(head)
 }
 
 /// Each given file plus its rotated siblings (`audit.log.000001`, ...), oldest first, so that

@@ -111,10 +111,35 @@ pub enum AuditCommand {
     /// Checks the hash chain of one device's audit files (the active file and its rotated
     /// siblings are found from the path): any changed, removed or reordered line is reported
     /// with its file and line number. Exit code 1 when the chain is broken.
+    ///
+    /// The chain alone cannot show lines cut from the end of the newest file (what is left is
+    /// a shorter, intact chain). Give the head the server recorded to detect that: either
+    /// `--expect-seq`/`--expect-hash` (from `coffer audit head`), or `--server`, which asks the
+    /// running server for it (root token).
     Verify {
         /// The audit file(s).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The seq of the device's latest line, as the server reports it.
+        #[arg(long, value_name = "N", requires = "expect_hash", conflicts_with = "server")]
+        expect_seq: Option<u64>,
+        /// The hash of that line (64 hex digits).
+        #[arg(long, value_name = "HEX", requires = "expect_seq")]
+        expect_hash: Option<String>,
+        /// Ask the running server (COFFER_ADDR, COFFER_TOKEN) for the device's head.
+        #[arg(long)]
+        server: bool,
+        /// The device whose head `--server` fetches (default: the only file device).
+        #[arg(long, requires = "server")]
+        device: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Prints each file audit device's head (`seq` and `hash` of its latest line) as the
+    /// running server has it (root token): the input `verify --expect-seq/--expect-hash` needs.
+    Head {
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Prints the audit events (JSON lines) that match every given filter.
     Search {

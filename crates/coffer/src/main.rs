@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Server(args) => server::run(args).await.map(|()| 0u8),
             cli::Command::Operator(op) => operator::run(op).await,
-            cli::Command::Audit(cmd) => audit_cmd::run(cmd),
+            cli::Command::Audit(cmd) => audit_cmd::run(cmd).await,
             cli::Command::Function(cmd) => rotation_cmd::run_function(cmd).await,
             cli::Command::Secrets(cmd) => rotation_cmd::run_secrets(cmd).await,
         }

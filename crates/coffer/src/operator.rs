@@ -59,14 +59,15 @@ pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
     }
 }
 
-struct Client {
+/// A client of the server's `/v1/` API (the operator and audit commands).
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
 }
 
 impl Client {
-    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let mut b = reqwest::Client::builder();
         if let Some(ca) = &args.ca_cert {
             let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
@@ -80,7 +81,7 @@ impl Client {
         })
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,

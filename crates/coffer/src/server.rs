@@ -166,7 +166,7 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
                 )
             })?;
             let creds: DevCredentialsFile = serde_json::from_str(&text).context("reading the dev credentials file")?;
-            core.unseal(&creds.unseal_key)
+            core.unseal(&creds.unseal_key, &coffer_core::Client::default())
                 .await
                 .context("unsealing with the dev unseal key")?;
             Some(creds)

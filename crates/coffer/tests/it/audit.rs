@@ -41,7 +41,11 @@ async fn every_request_is_audited_without_secrets_and_the_chain_verifies() {
     assert_eq!(bad.body["__type"], "InvalidSignatureException");
 
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let all: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The dev server's initialization is the first line, an operator event.
+    assert_eq!(all[0]["eventName"], "Initialize", "{text}");
+    assert_eq!(all[0]["eventSource"], "operator.coffer", "{text}");
+    let lines: Vec<serde_json::Value> = all.into_iter().skip(1).collect();
     let names: Vec<&str> = lines.iter().map(|l| l["eventName"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -108,7 +112,7 @@ async fn every_request_is_audited_without_secrets_and_the_chain_verifies() {
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 2, "{out}");
 
-    // One byte changed in the second line: verify fails and names that line.
+    // One byte changed in the first GetSecretValue line (line 3): verify fails and names it.
     let mut bytes = std::fs::read(&log).unwrap();
     let second = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
     let at = second + bytes[second..].windows(13).position(|w| w == b"GetSecretValu").unwrap();
@@ -116,7 +120,7 @@ async fn every_request_is_audited_without_secrets_and_the_chain_verifies() {
     std::fs::write(&log, &bytes).unwrap();
     let (code, out, _) = coffer_testkit::run(bin(), &["audit", "verify", file], &[]).unwrap();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("audit.log:2"), "verify should name line 2: {out}");
+    assert!(out.contains("audit.log:3"), "verify should name line 3: {out}");
 }
 
 #[tokio::test]

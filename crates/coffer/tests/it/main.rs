@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod dev_mode;
 mod kms;
+mod lockout;
 mod production;
 mod rotation;
 mod rotation_db;

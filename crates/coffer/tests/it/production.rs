@@ -10,10 +10,10 @@ use coffer_testkit::CofferProcess;
 
 use crate::support::*;
 
-struct Prod {
+pub(crate) struct Prod {
     dir: tempfile::TempDir,
     config: PathBuf,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Prod {
@@ -46,13 +46,27 @@ impl Prod {
         Self::new("dangerous_plaintext_http = true")
     }
 
-    fn start(&self) -> CofferProcess {
+    /// Plain HTTP with the README's example audit devices: a file and stdout.
+    pub(crate) fn with_file_and_stdout_audit() -> (Self, PathBuf) {
+        let prod = Self::plaintext();
+        let log = prod.dir.path().join("audit").join("audit.log");
+        let mut config = std::fs::read_to_string(&prod.config).unwrap();
+        config.push_str(&format!(
+            "\n[[audit]]\ntype = \"file\"\npath = \"{}\"\n[[audit]]\ntype = \"stdout\"\n",
+            log.display()
+        ));
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(&prod.config, config).unwrap();
+        (prod, log)
+    }
+
+    pub(crate) fn start(&self) -> CofferProcess {
         let mut p = CofferProcess::start(bin(), &["server", "--config", self.config.to_str().unwrap()], &[]).unwrap();
         p.wait_for_line("Coffer listening on", Duration::from_secs(20)).unwrap();
         p
     }
 
-    fn operator(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn operator(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = vec!["operator"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--address", &self.endpoint]);
@@ -64,14 +78,14 @@ impl Prod {
     }
 }
 
-struct Init {
-    keys: Vec<String>,
-    akid: String,
-    secret: String,
-    token: String,
+pub(crate) struct Init {
+    pub(crate) keys: Vec<String>,
+    pub(crate) akid: String,
+    pub(crate) secret: String,
+    pub(crate) token: String,
 }
 
-fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
+pub(crate) fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
     let (code, out, err) = prod.operator(&["init", "--shares", shares, "--threshold", threshold, "--json"]);
     assert_eq!(code, 0, "init failed: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -88,7 +102,15 @@ fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
     }
 }
 
-fn unseal(prod: &Prod, keys: &[String]) {
+/// `coffer operator <args>` against `prod` with a token.
+pub(crate) fn operator_with_token(prod: &Prod, token: &str, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["operator"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--address", &prod.endpoint, "--token", token]);
+    coffer_testkit::run(bin(), &all, &[]).unwrap()
+}
+
+pub(crate) fn unseal(prod: &Prod, keys: &[String]) {
     for (i, k) in keys.iter().enumerate() {
         let (code, out, err) = prod.operator(&["unseal", k]);
         let last = i + 1 == keys.len();

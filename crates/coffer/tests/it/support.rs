@@ -54,17 +54,18 @@ pub struct Raw {
     pub text: String,
 }
 
-/// Sends `body` to `POST /` with `X-Amz-Target: target`, SigV4-signed by the real
-/// `aws-sigv4` signer with the given credentials and scope.
-pub async fn signed_post(
+/// Sends `headers` (without `host`) and `body` to `POST /`, SigV4-signed by the real
+/// `aws-sigv4` signer with the given credentials and scope at `time`; returns the status and
+/// the body text.
+async fn send_signed(
     endpoint: &str,
     akid: &str,
     secret: &str,
     service: &str,
-    target: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
     time: SystemTime,
-) -> Raw {
+) -> (u16, String) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
     let host = endpoint
@@ -81,32 +82,56 @@ pub async fn signed_post(
         .build()
         .unwrap()
         .into();
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", host),
-        ("x-amz-target", target),
-    ];
+    let mut all = headers.to_vec();
+    all.push(("host", host));
     let signable = SignableRequest::new(
         "POST",
         format!("{endpoint}/"),
-        headers.iter().copied(),
+        all.iter().copied(),
         SignableBody::Bytes(body),
     )
     .unwrap();
     let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
-    let mut req = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", target)
-        .body(body.to_vec());
-    for (k, v) in instructions.headers() {
+    let mut req = reqwest::Client::new().post(format!("{endpoint}/")).body(body.to_vec());
+    for (k, v) in headers.iter().copied().chain(instructions.headers()) {
         req = req.header(k, v);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
+    (status, resp.text().await.unwrap())
+}
+
+/// Sends `body` to `POST /` with `X-Amz-Target: target`, SigV4-signed by the real
+/// `aws-sigv4` signer with the given credentials and scope.
+pub async fn signed_post(
+    endpoint: &str,
+    akid: &str,
+    secret: &str,
+    service: &str,
+    target: &str,
+    body: &[u8],
+    time: SystemTime,
+) -> Raw {
+    let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
+    let (status, text) = send_signed(endpoint, akid, secret, service, &headers, body, time).await;
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     Raw { status, body, text }
+}
+
+/// Sends a form-encoded Query-protocol request (IAM, STS) to `POST /`, SigV4-signed by the real
+/// signer. Returns the status and the XML text.
+pub async fn signed_query(endpoint: &str, akid: &str, secret: &str, service: &str, form: &str) -> (u16, String) {
+    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+    send_signed(
+        endpoint,
+        akid,
+        secret,
+        service,
+        &headers,
+        form.as_bytes(),
+        SystemTime::now(),
+    )
+    .await
 }
 
 pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
