@@ -32,6 +32,11 @@ pub enum Command {
     /// Secrets Manager helpers that the aws CLI lacks.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Prints a shell completion script: `coffer completions bash > /etc/bash_completion.d/coffer`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where and as whom the AWS-style commands call (the aws CLI's environment).
@@ -98,6 +103,27 @@ pub enum FunctionCommand {
 
 #[derive(Subcommand)]
 pub enum SecretsCommand {
+    /// Prints a secret's value for scripts: the SecretString exactly as stored (a newline is
+    /// added only on a terminal), one key of a JSON secret with --json-key, or the
+    /// SecretBinary's bytes. Signed with the AWS_* credentials like the aws CLI.
+    ///
+    /// `export DB_PASSWORD="$(coffer secrets get prod/db --json-key password)"`
+    Get {
+        #[command(flatten)]
+        client: AwsClientArgs,
+        /// The secret's name or ARN.
+        secret_id: String,
+        /// The staging label to read (default AWSCURRENT).
+        #[arg(long, conflicts_with = "version_id")]
+        version_stage: Option<String>,
+        /// The version to read.
+        #[arg(long)]
+        version_id: Option<String>,
+        /// Print one top-level key of a JSON SecretString (strings as they are, other values
+        /// as JSON).
+        #[arg(long, value_name = "KEY")]
+        json_key: Option<String>,
+    },
     /// A secret's rotation: in progress, failed attempts and the last error, next dates.
     RotationStatus {
         #[command(flatten)]
@@ -167,8 +193,22 @@ pub enum AuditCommand {
     },
 }
 
+/// The server log's format.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`), for log shippers.
+    Json,
+}
+
 #[derive(Args)]
 pub struct ServerArgs {
+    /// The log's format on standard error; the level comes from COFFER_LOG (`info` by default;
+    /// `debug` adds one line per request: method, path, AWS target, status, microseconds).
+    #[arg(long, env = "COFFER_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
     /// Dev mode: unsealed, in-memory, root credentials printed. Never for production.
     #[arg(long)]
     pub dev: bool,
@@ -201,17 +241,46 @@ pub struct ServerArgs {
     pub dev_allow_reset: bool,
 }
 
+/// Where and as whom the `/v1/` commands call. Each setting falls back to Vault's variable
+/// (`VAULT_ADDR`, `VAULT_CACERT`, `VAULT_TOKEN`), so a shell set up for `vault`/`bao` works.
 #[derive(Args, Clone)]
 pub struct ClientArgs {
-    /// The server's address.
-    #[arg(long, env = "COFFER_ADDR", default_value = "http://127.0.0.1:8200", global = true)]
-    pub address: String,
-    /// A PEM CA certificate to trust for the server's TLS certificate.
+    /// The server's address [default: $VAULT_ADDR, else http://127.0.0.1:8200].
+    #[arg(long, env = "COFFER_ADDR", global = true)]
+    address: Option<String>,
+    /// A PEM CA certificate to trust for the server's TLS certificate [default: $VAULT_CACERT].
     #[arg(long, env = "COFFER_CACERT", value_name = "FILE", global = true)]
-    pub ca_cert: Option<PathBuf>,
-    /// The root token (for seal and rotate).
+    ca_cert: Option<PathBuf>,
+    /// The root token (for seal and rotate) [default: $VAULT_TOKEN].
     #[arg(long, env = "COFFER_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    token: Option<String>,
+}
+
+/// Reads a non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl ClientArgs {
+    /// `--address`, `COFFER_ADDR`, `VAULT_ADDR`, or the default listener.
+    pub fn address(&self) -> String {
+        self.address
+            .clone()
+            .or_else(|| env_var("VAULT_ADDR"))
+            .unwrap_or_else(|| "http://127.0.0.1:8200".to_owned())
+    }
+
+    /// `--ca-cert`, `COFFER_CACERT` or `VAULT_CACERT`.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.ca_cert
+            .clone()
+            .or_else(|| env_var("VAULT_CACERT").map(PathBuf::from))
+    }
+
+    /// `--token`, `COFFER_TOKEN` or `VAULT_TOKEN`.
+    pub fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| env_var("VAULT_TOKEN"))
+    }
 }
 
 #[derive(Subcommand)]

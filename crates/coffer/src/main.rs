@@ -29,6 +29,11 @@ fn main() -> std::process::ExitCode {
             cli::Command::Audit(cmd) => audit_cmd::run(cmd).await,
             cli::Command::Function(cmd) => rotation_cmd::run_function(cmd).await,
             cli::Command::Secrets(cmd) => rotation_cmd::run_secrets(cmd).await,
+            cli::Command::Completions { shell } => {
+                use clap::CommandFactory as _;
+                clap_complete::generate(shell, &mut cli::Cli::command(), "coffer", &mut std::io::stdout());
+                Ok(0)
+            }
         }
     });
     match result {

@@ -69,15 +69,14 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let mut b = reqwest::Client::builder();
-        if let Some(ca) = &args.ca_cert {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        if let Some(ca) = args.ca_cert() {
+            let pem = std::fs::read(&ca).with_context(|| format!("reading {}", ca.display()))?;
             b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the CA certificate")?);
         }
-        let token = args.token.clone().or_else(|| std::env::var("VAULT_TOKEN").ok());
         Ok(Self {
             http: b.build()?,
-            base: args.address.trim_end_matches('/').to_string(),
-            token,
+            base: args.address().trim_end_matches('/').to_string(),
+            token: args.token(),
         })
     }
 
@@ -99,7 +98,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+        let resp = req.send().await.map_err(|e| unreachable(&url, e))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         let v: Value = if text.trim().is_empty() {
@@ -190,5 +189,23 @@ fn print_status(s: &Value) {
     println!("Threshold:    {}", n("t"));
     if b("sealed") {
         println!("Progress:     {}/{}", n("progress"), n("t"));
+    }
+}
+
+/// Why `url` could not be reached, in words an operator can act on. A self-signed CA
+/// certificate used as the server's own certificate is refused by rustls (`CaUsedAsEndEntity`),
+/// whose message alone does not say what to do.
+pub(crate) fn unreachable(url: &str, e: reqwest::Error) -> anyhow::Error {
+    let debug = format!("{e:?}");
+    let chain = format!("{:#}", anyhow::Error::new(e));
+    if debug.contains("CaUsedAsEndEntity") || chain.contains("CaUsedAsEndEntity") {
+        anyhow::anyhow!(
+            "cannot reach {url}: the server presents a CA certificate (basicConstraints CA:TRUE) as its own \
+             certificate, which TLS clients such as rustls refuse. Issue the server a leaf certificate signed \
+             by that CA and trust the CA (--ca-cert / COFFER_CACERT): see \"A test CA and server certificate\" \
+             in the README"
+        )
+    } else {
+        anyhow::anyhow!("cannot reach {url}: {chain}")
     }
 }

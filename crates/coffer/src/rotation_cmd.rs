@@ -1,7 +1,8 @@
-//! `coffer function ...` and `coffer secrets rotation-status`: the rotation API
-//! (`X-Amz-Target: CofferRotation.*`) from the command line, signed with SigV4 using the
-//! standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//! `AWS_SESSION_TOKEN`, `AWS_REGION`), so the caller's IAM policies apply as to any request.
+//! `coffer function ...` and `coffer secrets rotation-status|get`: the rotation API
+//! (`X-Amz-Target: CofferRotation.*`) and Secrets Manager reads from the command line, signed
+//! with SigV4 using the standard AWS environment (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), so the caller's IAM policies
+//! apply as to any request.
 
 use std::time::SystemTime;
 
@@ -15,6 +16,12 @@ use crate::cli::{AwsClientArgs, FunctionCommand, SecretsCommand};
 
 /// One signed `CofferRotation.<operation>` call; the JSON answer, or the AWS error as an error.
 async fn call(client: &AwsClientArgs, operation: &str, input: Value) -> anyhow::Result<Value> {
+    aws_call(client, "lambda", &format!("CofferRotation.{operation}"), input).await
+}
+
+/// One signed awsJson call with `X-Amz-Target: target`, in the credential scope of service
+/// `signing_name`; the JSON answer, or the AWS error (`code: message`) as an error.
+async fn aws_call(client: &AwsClientArgs, signing_name: &str, target: &str, input: Value) -> anyhow::Result<Value> {
     let akid = std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?;
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?;
     let token = std::env::var("AWS_SESSION_TOKEN").ok().filter(|t| !t.is_empty());
@@ -30,13 +37,12 @@ async fn call(client: &AwsClientArgs, operation: &str, input: Value) -> anyhow::
         .clone()
         .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
         .unwrap_or_else(|| "us-east-1".to_string());
-    let target = format!("CofferRotation.{operation}");
     let body = serde_json::to_vec(&input)?;
     let identity = Credentials::new(akid, secret, token.clone(), None, "environment").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&region)
-        .name("lambda")
+        .name(signing_name)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()
@@ -45,7 +51,7 @@ async fn call(client: &AwsClientArgs, operation: &str, input: Value) -> anyhow::
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),
         ("host", host.as_str()),
-        ("x-amz-target", target.as_str()),
+        ("x-amz-target", target),
     ];
     let signable = SignableRequest::new(
         "POST",
@@ -64,12 +70,15 @@ async fn call(client: &AwsClientArgs, operation: &str, input: Value) -> anyhow::
         .build()?
         .post(format!("{endpoint}/"))
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", &target)
+        .header("x-amz-target", target)
         .body(body);
     for (k, v) in instructions.headers() {
         req = req.header(k, v);
     }
-    let resp = req.send().await.with_context(|| format!("calling {endpoint}"))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| crate::operator::unreachable(&endpoint, e))?;
     let status = resp.status();
     let answer: Value = serde_json::from_str(&resp.text().await?).unwrap_or(Value::Null);
     if !status.is_success() {
@@ -133,6 +142,67 @@ pub async fn run_secrets(cmd: SecretsCommand) -> anyhow::Result<u8> {
         SecretsCommand::RotationStatus { client, secret_id } => {
             print(&call(&client, "GetRotationStatus", json!({ "SecretId": secret_id })).await?)?;
         }
+        SecretsCommand::Get {
+            client,
+            secret_id,
+            version_stage,
+            version_id,
+            json_key,
+        } => {
+            let mut input = json!({ "SecretId": secret_id });
+            if let Some(stage) = version_stage {
+                input["VersionStage"] = json!(stage);
+            }
+            if let Some(id) = version_id {
+                input["VersionId"] = json!(id);
+            }
+            let out = aws_call(&client, "secretsmanager", "secretsmanager.GetSecretValue", input).await?;
+            let value = secret_value(out, json_key.as_deref())?;
+            write_value(value.expose())?;
+        }
     }
     Ok(0)
+}
+
+/// The bytes `coffer secrets get` prints: the SecretString, one key of it, or the decoded
+/// SecretBinary. The answer is consumed so no other copy of the value outlives this.
+fn secret_value(mut out: Value, json_key: Option<&str>) -> anyhow::Result<coffer_crypto::SecretBytes> {
+    use base64::Engine as _;
+    use coffer_crypto::SecretBytes;
+    if let Some(Value::String(s)) = out.get_mut("SecretString").map(Value::take) {
+        let s = coffer_crypto::SecretString::new(s);
+        let Some(key) = json_key else {
+            return Ok(SecretBytes::from_slice(s.expose().as_bytes()));
+        };
+        let mut doc: Value = serde_json::from_str(s.expose())
+            .map_err(|_| anyhow::anyhow!("--json-key: the secret's value is not a JSON object"))?;
+        return match doc.get_mut(key).map(Value::take) {
+            Some(Value::String(v)) => Ok(SecretBytes::new(v.into_bytes())),
+            Some(other) => Ok(SecretBytes::new(other.to_string().into_bytes())),
+            None => bail!("--json-key: the secret has no key {key:?}"),
+        };
+    }
+    if json_key.is_some() {
+        bail!("--json-key: the secret has a SecretBinary, not a JSON SecretString");
+    }
+    let b64 = out
+        .get("SecretBinary")
+        .and_then(Value::as_str)
+        .context("the answer has neither SecretString nor SecretBinary")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .context("SecretBinary is not base64")?;
+    Ok(SecretBytes::new(bytes))
+}
+
+/// Writes the value to stdout as it is; a terminal also gets a newline after it.
+fn write_value(value: &[u8]) -> anyhow::Result<()> {
+    use std::io::{IsTerminal as _, Write as _};
+    let mut out = std::io::stdout().lock();
+    out.write_all(value)?;
+    if out.is_terminal() {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }

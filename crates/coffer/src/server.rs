@@ -21,11 +21,11 @@ use coffer_storage::memory::MemoryBackend;
 use coffer_storage::redb_backend::RedbBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::ServerArgs;
+use crate::cli::{LogFormat, ServerArgs};
 use crate::config::{self, Config, Transport};
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(args.log_format);
     if args.dev {
         run_dev(args).await
     } else {
@@ -51,16 +51,22 @@ fn file_device(path: &Path) -> AuditDeviceSpec {
     }
 }
 
-fn init_logging() {
+/// The server log on standard error: `COFFER_LOG` sets the level or an `EnvFilter` directive
+/// (`info` by default), `--log-format json` makes each line a JSON object. Lines never carry
+/// request bodies, headers or secret values.
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("COFFER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 /// Every API on one router.

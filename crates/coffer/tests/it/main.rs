@@ -7,6 +7,7 @@ mod support;
 
 mod audit;
 mod authz;
+mod cli;
 mod dev_mode;
 mod kms;
 mod lockout;

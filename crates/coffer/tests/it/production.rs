@@ -17,7 +17,7 @@ pub(crate) struct Prod {
 }
 
 impl Prod {
-    fn new(extra_listener: &str) -> Self {
+    pub(crate) fn new(extra_listener: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = coffer_testkit::free_port().unwrap();
         let data = dir.path().join("data").join("coffer.redb");
@@ -445,13 +445,7 @@ async fn a_known_secret_never_appears_in_logs_or_on_disk_in_clear() {
 #[tokio::test]
 async fn tls_listener_serves_https_and_the_cli_trusts_a_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let cert_path = dir.path().join("cert.pem");
-    let key_path = dir.path().join("key.pem");
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = self_signed_tls(dir.path(), false);
     let prod = Prod::new(&format!(
         "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
         cert_path.display(),

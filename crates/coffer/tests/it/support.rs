@@ -160,3 +160,20 @@ pub fn ssm_client(c: &DevCredentials) -> aws_sdk_ssm::Client {
         .build();
     ssm::Client::from_conf(conf)
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` and its key, written to
+/// `dir/cert.pem` and `dir/key.pem`; with `ca`, the certificate says CA:TRUE (which TLS
+/// clients refuse as a server's own certificate).
+pub fn self_signed_tls(dir: &Path, ca: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let cert = params.self_signed(&key).unwrap();
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    (cert_path, key_path)
+}
