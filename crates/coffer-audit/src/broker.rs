@@ -377,6 +377,12 @@ impl Slot {
             Ok(()) => (heads.len(), None),
             Err(f) => (f.written.min(heads.len()), Some(f.error)),
         };
+        let device = self.device.name().to_owned();
+        metrics::counter!("coffer_audit_lines_written_total", "device" => device.clone()).increment(outcome.0 as u64);
+        if outcome.1.is_some() {
+            let lost = (heads.len() - outcome.0) as u64;
+            metrics::counter!("coffer_audit_lines_failed_total", "device" => device).increment(lost);
+        }
         if let Some(last) = outcome.0.checked_sub(1).and_then(|i| heads.get(i)) {
             *head = *last;
         }
@@ -404,6 +410,7 @@ impl Slot {
         let end = queue.batch.bodies.len();
         queue.batch.lines.push(Queued { end, digest, done });
         drop(queue);
+        metrics::gauge!("coffer_audit_queue_depth", "device" => self.device.name().to_owned()).increment(1.0);
         if first {
             self.wake.notify_one();
         }
@@ -412,6 +419,8 @@ impl Slot {
 
     /// Writes one batch, answers its waiters and clears it.
     fn commit(&self, batch: &mut Batch) {
+        metrics::gauge!("coffer_audit_queue_depth", "device" => self.device.name().to_owned())
+            .decrement(batch.lines.len() as f64);
         let mut chain = self.chain.lock();
         let (written, error) = self.seal_and_write(&mut chain, batch.entries());
         drop(chain);
@@ -479,6 +488,8 @@ impl Drop for WriterStopped<'_> {
             queue.writer = false;
             std::mem::take(&mut queue.batch.lines)
         };
+        metrics::gauge!("coffer_audit_queue_depth", "device" => self.0.device.name().to_owned())
+            .decrement(orphans.len() as f64);
         for q in orphans {
             let _ = q.done.send(Err(self.0.error("writer stopped")));
         }

@@ -153,14 +153,27 @@ fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let callers = group.len();
         commit_group(
             group,
-            |group| apply_and_commit(db, group.iter().map(|j| j.writes.as_slice())),
+            |group| {
+                let started = std::time::Instant::now();
+                let attempt = apply_and_commit(db, group.iter().map(|j| j.writes.as_slice()));
+                let outcome = match attempt {
+                    Attempt::Committed => "committed",
+                    Attempt::Refused(..) => "refused",
+                    Attempt::Failed(_) => "failed",
+                };
+                metrics::histogram!("coffer_storage_commit_seconds", "outcome" => outcome)
+                    .record(started.elapsed().as_secs_f64());
+                attempt
+            },
             |job, result| {
                 // The caller may have stopped waiting; its writes stand either way.
                 let _ = job.done.send(result);
             },
         );
+        metrics::histogram!("coffer_storage_commit_group_callers").record(callers as f64);
     }
 }
 

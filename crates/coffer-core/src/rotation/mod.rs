@@ -278,6 +278,7 @@ impl Core {
     /// One run of the four steps, then the outcome recorded in the engine.
     async fn run_rotation(&self, ev: RotationEvent) {
         self.rotations.stats.started.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("coffer_rotations_total", "outcome" => "started").increment(1);
         let outcome = match self.audit_log(&self.rotation_event(&ev, "RotationStarted")).await {
             Ok(()) => self.run_steps(&ev).await,
             Err(e) => RotationOutcome::Failed {
@@ -299,10 +300,12 @@ impl Core {
         match &failure {
             None => {
                 self.rotations.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("coffer_rotations_total", "outcome" => "succeeded").increment(1);
                 tracing::info!(secret = %ev.secret_arn, version = %ev.client_request_token, "rotation succeeded");
             }
             Some((step, message)) => {
                 self.rotations.stats.failed.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("coffer_rotations_total", "outcome" => "failed").increment(1);
                 // Function output stays out of logs: the step and the secret only.
                 tracing::warn!(secret = %ev.secret_arn, step = %step, "rotation failed; it will be retried");
                 event = event.error("RotationFailed", format!("{step}: {}", audit_safe(message)));
