@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod dev_mode;
 mod kms;
+mod limits;
 mod production;
 mod rotation;
 mod rotation_db;

@@ -10,14 +10,14 @@ use coffer_testkit::CofferProcess;
 
 use crate::support::*;
 
-struct Prod {
+pub(crate) struct Prod {
     dir: tempfile::TempDir,
     config: PathBuf,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Prod {
-    fn new(extra_listener: &str) -> Self {
+    pub(crate) fn new(extra_listener: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = coffer_testkit::free_port().unwrap();
         let data = dir.path().join("data").join("coffer.redb");
@@ -46,13 +46,13 @@ impl Prod {
         Self::new("dangerous_plaintext_http = true")
     }
 
-    fn start(&self) -> CofferProcess {
+    pub(crate) fn start(&self) -> CofferProcess {
         let mut p = CofferProcess::start(bin(), &["server", "--config", self.config.to_str().unwrap()], &[]).unwrap();
         p.wait_for_line("Coffer listening on", Duration::from_secs(20)).unwrap();
         p
     }
 
-    fn operator(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn operator(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = vec!["operator"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--address", &self.endpoint]);
@@ -64,14 +64,14 @@ impl Prod {
     }
 }
 
-struct Init {
-    keys: Vec<String>,
-    akid: String,
-    secret: String,
-    token: String,
+pub(crate) struct Init {
+    pub(crate) keys: Vec<String>,
+    pub(crate) akid: String,
+    pub(crate) secret: String,
+    pub(crate) token: String,
 }
 
-fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
+pub(crate) fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
     let (code, out, err) = prod.operator(&["init", "--shares", shares, "--threshold", threshold, "--json"]);
     assert_eq!(code, 0, "init failed: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -88,7 +88,7 @@ fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
     }
 }
 
-fn unseal(prod: &Prod, keys: &[String]) {
+pub(crate) fn unseal(prod: &Prod, keys: &[String]) {
     for (i, k) in keys.iter().enumerate() {
         let (code, out, err) = prod.operator(&["unseal", k]);
         let last = i + 1 == keys.len();

@@ -65,18 +65,47 @@ pub async fn signed_post(
     body: &[u8],
     time: SystemTime,
 ) -> Raw {
+    let client = reqwest::Client::new();
+    let req = Signed {
+        endpoint,
+        akid,
+        secret,
+        service,
+        target,
+        body,
+        time,
+    };
+    let (status, text) = signed_post_with(&client, &req).await;
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    Raw { status, body, text }
+}
+
+/// What [`signed_post_with`] sends.
+pub struct Signed<'a> {
+    pub endpoint: &'a str,
+    pub akid: &'a str,
+    pub secret: &'a str,
+    pub service: &'a str,
+    pub target: &'a str,
+    pub body: &'a [u8],
+    pub time: SystemTime,
+}
+
+/// [`signed_post`] through `client`; returns the status and the body's text.
+pub async fn signed_post_with(client: &reqwest::Client, req: &Signed<'_>) -> (u16, String) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
-    let host = endpoint
+    let host = req
+        .endpoint
         .trim_start_matches("http://")
         .trim_start_matches("https://")
         .trim_end_matches('/');
-    let identity = Credentials::new(akid, secret, None, None, "t").into();
+    let identity = Credentials::new(req.akid, req.secret, None, None, "t").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name(service)
-        .time(time)
+        .name(req.service)
+        .time(req.time)
         .settings(SigningSettings::default())
         .build()
         .unwrap()
@@ -84,29 +113,27 @@ pub async fn signed_post(
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),
         ("host", host),
-        ("x-amz-target", target),
+        ("x-amz-target", req.target),
     ];
     let signable = SignableRequest::new(
         "POST",
-        format!("{endpoint}/"),
+        format!("{}/", req.endpoint),
         headers.iter().copied(),
-        SignableBody::Bytes(body),
+        SignableBody::Bytes(req.body),
     )
     .unwrap();
     let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
-    let mut req = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
+    let mut req = client
+        .post(format!("{}/", req.endpoint))
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", target)
-        .body(body.to_vec());
+        .header("x-amz-target", req.target)
+        .body(req.body.to_vec());
     for (k, v) in instructions.headers() {
         req = req.header(k, v);
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Raw { status, body, text }
+    (status, resp.text().await.unwrap())
 }
 
 pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
