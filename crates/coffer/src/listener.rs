@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -125,6 +125,7 @@ async fn serve_until(
         router,
         tls,
         idle_timeout: limits.idle_timeout,
+        header_read_timeout: limits.header_read_timeout,
         tls_handshake_timeout: limits.tls_handshake_timeout,
     });
     tokio::pin!(shutdown);
@@ -155,14 +156,14 @@ async fn serve_until(
         });
     }
     drop(listener);
-    let open = max - permits.available_permits();
+    let open = max.saturating_sub(permits.available_permits());
     tracing::info!(open_connections = open, grace = ?limits.shutdown_grace, "shutting down: no new connections");
     let _ = stop_tx.send(true);
     let all_closed = permits.acquire_many(u32::try_from(max).unwrap_or(u32::MAX));
     match tokio::time::timeout(limits.shutdown_grace, all_closed).await {
         Ok(_) => tracing::info!("every connection closed"),
         Err(_) => tracing::warn!(
-            open_connections = max - permits.available_permits(),
+            open_connections = max.saturating_sub(permits.available_permits()),
             "grace period over: closing the remaining connections"
         ),
     }
@@ -199,6 +200,7 @@ struct ConnSettings {
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     idle_timeout: Duration,
+    header_read_timeout: Duration,
     tls_handshake_timeout: Duration,
 }
 
@@ -238,6 +240,10 @@ impl ConnSettings {
         };
         let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
+        // The auto builder reads the first bytes to tell HTTP/1 from HTTP/2 before hyper's
+        // header timer runs, so a client that sends less than that and stalls would wait for
+        // the idle timeout: the first request must begin within the header read timeout.
+        let first_request_by = Instant::now() + self.header_read_timeout;
         let mut closing = *stop.borrow();
         if closing {
             conn.as_mut().graceful_shutdown();
@@ -257,6 +263,12 @@ impl ConnSettings {
                         conn.as_mut().graceful_shutdown();
                     }
                 }
+                () = tokio::time::sleep_until(first_request_by), if !activity.started() => {
+                    if !activity.started() {
+                        tracing::debug!(%peer, "no request within the header read timeout: closing the connection");
+                        return;
+                    }
+                }
                 () = tokio::time::sleep_until(idle_at), if !closing => {
                     if activity.is_idle_for(self.idle_timeout) {
                         tracing::debug!(%peer, "idle timeout: closing the connection");
@@ -273,6 +285,8 @@ impl ConnSettings {
 struct Activity {
     start: Instant,
     in_flight: AtomicUsize,
+    /// Whether a request has begun.
+    started: AtomicBool,
     /// When the connection was last busy, in milliseconds since `start`.
     last_busy_ms: AtomicU64,
 }
@@ -292,14 +306,20 @@ impl Activity {
         Self {
             start: Instant::now(),
             in_flight: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
             last_busy_ms: AtomicU64::new(0),
         }
     }
 
     fn begin(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.started.store(true, Ordering::Release);
         self.touch();
         Busy(self.clone())
+    }
+
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
     }
 
     fn touch(&self) {

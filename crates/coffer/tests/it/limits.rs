@@ -80,8 +80,9 @@ async fn slow_header_is_cut_off_at_the_header_timeout() {
 #[tokio::test]
 async fn idle_keep_alive_connection_is_closed() {
     // hyper starts the header read timer when a kept-alive connection goes idle, so an idle
-    // connection is closed at the header timeout (2 s here), before the idle timeout (4 s).
-    let prod = server("header_read_timeout_secs = 2\nidle_timeout_secs = 4", None);
+    // HTTP/1.1 connection is closed at the header timeout (2 s here), long before the idle
+    // timeout (30 s here; it is what closes an idle HTTP/2 connection).
+    let prod = server("header_read_timeout_secs = 2\nidle_timeout_secs = 30", None);
     let _p = prod.start();
     let mut s = TcpStream::connect(addr(&prod)).await.unwrap();
     s.write_all(b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -94,15 +95,19 @@ async fn idle_keep_alive_connection_is_closed() {
     let (_, closed) = read_until_closed(&mut s, Duration::from_secs(10)).await;
     let idle = closed.expect("the idle keep-alive connection stayed open for 10 s") - answered;
     assert!(
-        idle >= Duration::from_millis(1500) && idle < Duration::from_secs(5),
+        idle >= Duration::from_millis(1500) && idle < Duration::from_millis(3500),
         "idle connection closed after {idle:?}"
     );
-    // A connection that never sends a byte is closed too.
+    // A connection that never sends a byte is closed at the header timeout too (hyper-util's
+    // HTTP version detection reads before hyper's header timer starts: the listener bounds it).
     let mut quiet = TcpStream::connect(addr(&prod)).await.unwrap();
     let start = Instant::now();
     let (_, closed) = read_until_closed(&mut quiet, Duration::from_secs(10)).await;
     let took = closed.expect("a silent connection stayed open for 10 s") - start;
-    assert!(took < Duration::from_secs(5), "silent connection closed after {took:?}");
+    assert!(
+        took < Duration::from_millis(3500),
+        "silent connection closed after {took:?}"
+    );
 }
 
 #[tokio::test]
