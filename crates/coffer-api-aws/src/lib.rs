@@ -8,6 +8,7 @@
 
 mod audit;
 mod query;
+mod refuse;
 mod wire;
 
 use std::net::SocketAddr;
@@ -19,10 +20,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::routing::post;
+use coffer_core::limits::RateLimiter;
 use coffer_core::{AwsService, Core, CoreError, KeyResolution, RequestEnv, ResolvedKey};
 use coffer_sigv4::{SignedRequest, SigningKeyCache};
 use serde_json::Value;
 
+pub use refuse::{THROTTLED_MESSAGE, refuse};
 pub use wire::{AwsWireError, error_response, json_response};
 
 /// Shared state of the AWS front end.
@@ -31,6 +34,17 @@ pub struct AwsFrontEnd {
     signing_keys: SigningKeyCache,
     /// Whether the listener is TLS (`aws:SecureTransport`).
     secure_transport: bool,
+    /// The request rate limit per access key, if any (checked once the signature is).
+    key_rate: Option<RateLimiter<String>>,
+}
+
+/// How the AWS front end is set up.
+#[derive(Default)]
+pub struct AwsOptions {
+    /// Whether the listener is TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
+    /// A request rate limit per access key: requests over it get `ThrottlingException`.
+    pub key_rate: Option<RateLimiter<String>>,
 }
 
 /// The routes of the AWS front end: `POST /`, plus `POST /moto-api/reset` (refused unless the
@@ -44,10 +58,22 @@ pub fn router(core: Arc<Core>) -> Router {
 /// [`router`], telling the authorizer whether requests arrive over TLS
 /// (`aws:SecureTransport`).
 pub fn router_with_transport(core: Arc<Core>, secure_transport: bool) -> Router {
+    router_with_options(
+        core,
+        AwsOptions {
+            secure_transport,
+            ..AwsOptions::default()
+        },
+    )
+}
+
+/// [`router`], with its options.
+pub fn router_with_options(core: Arc<Core>, options: AwsOptions) -> Router {
     let state = Arc::new(AwsFrontEnd {
         core,
         signing_keys: SigningKeyCache::default(),
-        secure_transport,
+        secure_transport: options.secure_transport,
+        key_rate: options.key_rate,
     });
     Router::new()
         .route("/", post(handle))
@@ -71,11 +97,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = wire::request_id();
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let target = amz_target(&headers);
     // HTTP/2 carries the host in the URI authority, not a header; SigV4 signed it as `host`.
     if !headers.contains_key(http::header::HOST)
         && let Some(authority) = uri.authority()
@@ -83,11 +105,7 @@ async fn handle(
     {
         headers.insert(http::header::HOST, v);
     }
-    let is_form = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if target.is_empty() && is_form {
+    if target.is_empty() && is_form(&headers) {
         return query::handle(&fe, peer, &method, &uri, &headers, &body, &request_id).await;
     }
     let audited = fe.core.audit_enabled();
@@ -119,11 +137,30 @@ async fn handle(
     response
 }
 
+/// The request's `X-Amz-Target` (empty if none).
+pub(crate) fn amz_target(headers: &HeaderMap) -> String {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Whether the body is form-encoded (the Query protocol, when there is no target).
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
 /// Why a request failed authentication.
 pub(crate) enum AuthError {
     SigV4(coffer_sigv4::SigV4Error),
     /// A session key whose session has expired.
     Expired,
+    /// The access key sent more requests than its rate limit allows.
+    Throttled,
     Core(CoreError),
 }
 
@@ -181,6 +218,11 @@ pub(crate) async fn authenticate(
         &fe.signing_keys,
     )
     .map_err(AuthError::SigV4)?;
+    if let Some(limit) = &fe.key_rate
+        && !limit.check(&auth.credential.access_key_id)
+    {
+        return Err(AuthError::Throttled);
+    }
     Ok((auth, key))
 }
 
@@ -205,6 +247,7 @@ async fn serve(
                 coffer_core::AwsErrorCode::ExpiredTokenException,
                 EXPIRED_MESSAGE,
             ))),
+            AuthError::Throttled => AwsWireError::throttling(),
             AuthError::Core(e) => AwsWireError::from_core(&e),
         })?;
     rec.authenticated(&key, &auth.credential.region);

@@ -91,6 +91,17 @@ async fn respond(
                 failed("ExpiredToken", EXPIRED_MESSAGE),
             );
         }
+        Err(AuthError::Throttled) => {
+            return (
+                xml_error(
+                    "Throttling",
+                    crate::THROTTLED_MESSAGE,
+                    StatusCode::BAD_REQUEST,
+                    request_id,
+                ),
+                failed("Throttling", crate::THROTTLED_MESSAGE),
+            );
+        }
         Err(AuthError::Core(e)) => return (core_error(&e, request_id), failed("ServiceUnavailable", &e.to_string())),
     };
     rec.authenticated(&key, &auth.credential.region);
@@ -137,7 +148,7 @@ fn sigv4_code(e: &SigV4Error) -> (&'static str, StatusCode) {
     }
 }
 
-fn core_error(e: &CoreError, request_id: &str) -> Response {
+pub(crate) fn core_error(e: &CoreError, request_id: &str) -> Response {
     match e {
         CoreError::Sealed | CoreError::NotInitialized => xml_error(
             "ServiceUnavailable",
@@ -157,7 +168,7 @@ fn core_error(e: &CoreError, request_id: &str) -> Response {
     }
 }
 
-fn xml_error(code: &str, message: &str, status: StatusCode, request_id: &str) -> Response {
+pub(crate) fn xml_error(code: &str, message: &str, status: StatusCode, request_id: &str) -> Response {
     let kind = if status.is_server_error() { "Receiver" } else { "Sender" };
     let body = format!(
         "<ErrorResponse xmlns=\"{STS_NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error>\

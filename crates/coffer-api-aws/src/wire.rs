@@ -144,6 +144,11 @@ impl AwsWireError {
         Self::front_door("UnknownOperationException", "")
     }
 
+    /// `ThrottlingException` (HTTP 400, "Rate exceeded"): see `refuse.rs`.
+    pub fn throttling() -> Self {
+        Self::front_door("ThrottlingException", crate::THROTTLED_MESSAGE)
+    }
+
     pub fn serialization(message: impl Into<String>) -> Self {
         Self::front_door("SerializationException", message)
     }

@@ -5,17 +5,18 @@
 //! `sys/seal`, `sys/seal-status`, `sys/health`, `sys/rotate`, `sys/key-status`. These are
 //! Vault's raw handlers: no response envelope. Errors use Vault's `{"errors": [...]}` form.
 
-use std::sync::Arc;
-
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use coffer_core::coffer_audit::{AuditEvent, UserIdentity};
+use coffer_core::limits::Refusal;
 use coffer_core::{Client, Core, CoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -74,6 +75,94 @@ async fn unknown_path(State(core): State<Arc<Core>>, uri: axum::http::Uri) -> Re
     errors(StatusCode::NOT_FOUND, &[message.as_str()])
 }
 
+/// Answers a `/v1/*` request refused before it was served, as Vault does, and records it in
+/// the audit log when audit devices are configured (the same `Core::audit_log` the AWS front
+/// end uses). Vault answers a body over `max_request_size` with 413 and Go's
+/// `http: request body too large` (`AdjustErrorStatusCode` in Vault's
+/// `sdk/logical/response_util.go`), and a request over a rate limit quota with 429 and
+/// `request path "<path>": rate limit quota exceeded` (`rateLimitQuotaWrapping` in Vault's
+/// `http/util.go`), where the path has no `/v1/`.
+pub async fn refuse(
+    core: &Core,
+    peer: SocketAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    refusal: Refusal,
+) -> Response {
+    let logical = path.trim_start_matches('/').strip_prefix("v1/").unwrap_or(path);
+    let (code, status, message) = match refusal {
+        Refusal::TooLarge { .. } => (
+            "RequestEntityTooLarge",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large".to_string(),
+        ),
+        Refusal::Throttled => (
+            "RateLimitQuotaExceeded",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("request path {}: rate limit quota exceeded", go_quote(logical)),
+        ),
+        Refusal::BodyTimeout => (
+            "RequestTimeout",
+            StatusCode::REQUEST_TIMEOUT,
+            "http: request body read timed out".to_string(),
+        ),
+    };
+    if core.audit_enabled() {
+        let operation = match *method {
+            Method::GET | Method::HEAD => "read",
+            Method::DELETE => "delete",
+            _ if method.as_str() == "LIST" => "list",
+            _ => "update",
+        };
+        let request_id = coffer_crypto::random::uuid_v4().unwrap_or_default();
+        let user_agent = headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let event = AuditEvent::vault(
+            operation,
+            logical,
+            UserIdentity::default(),
+            time::OffsetDateTime::now_utc(),
+            request_id,
+        )
+        .client(peer.ip().to_string(), user_agent)
+        .error(code, &message);
+        if let Err(e) = core.audit_log(&event).await {
+            // Sealed (or not initialized): the sealed 503, nothing to report.
+            if matches!(e, CoreError::AuditFailed(_)) {
+                tracing::error!(error = %e, "request not recorded by any audit device: failing it");
+            }
+            return core_error(&e);
+        }
+    }
+    let mut resp = errors(status, &[message.as_str()]);
+    if refusal == Refusal::BodyTimeout {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
+}
+
+/// A string quoted as Go's `%q` does for the printable ASCII a path holds.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
+            c => out.push_str(&c.escape_unicode().to_string()),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn errors(status: StatusCode, msgs: &[&str]) -> Response {
     (status, Json(json!({ "errors": msgs }))).into_response()
 }
@@ -95,7 +184,8 @@ fn core_error(e: &CoreError) -> Response {
     }
 }
 
-fn token(headers: &HeaderMap) -> Option<String> {
+/// The Vault token a request carries (`X-Vault-Token`, or `Authorization: Bearer`).
+pub fn token(headers: &HeaderMap) -> Option<String> {
     if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
         return Some(t.to_string());
     }

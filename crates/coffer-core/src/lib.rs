@@ -13,6 +13,7 @@ mod clock;
 mod core;
 mod error;
 mod identity;
+pub mod limits;
 mod rotation;
 
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};

@@ -1,11 +1,16 @@
 //! The production config file: TOML, unknown keys rejected, validated into typed settings.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use coffer_core::limits::Rate;
 use coffer_core::{AuditDeviceSpec, DEFAULT_AUDIT_FILE_MAX_BYTES};
 use serde::Deserialize;
+
+use crate::limits::Limits;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,6 +21,87 @@ struct RawConfig {
     audit: Vec<RawAudit>,
     #[serde(default)]
     rotation: RawRotation,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// `[limits]`: every key is optional (see `Limits::default`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    tls_handshake_timeout_secs: Option<u64>,
+    max_connections: Option<u64>,
+    aws_max_request_bytes: Option<u64>,
+    vault_max_request_bytes: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    /// Requests per second per client address, access key and token (off unless set).
+    rate_per_second: Option<u32>,
+    /// Requests at once over the rate (default: one second's worth).
+    rate_burst: Option<u32>,
+}
+
+impl RawLimits {
+    fn validate(self) -> anyhow::Result<Limits> {
+        let d = Limits::default();
+        let secs = |v: Option<u64>, name: &str, default: Duration| match v {
+            None => Ok(default),
+            Some(0) => bail!("limits: {name} must be at least 1"),
+            Some(s) => Ok(Duration::from_secs(s)),
+        };
+        let count = |v: Option<u64>, name: &str, default: usize| match v {
+            None => Ok(default),
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("limits: {name} must be a positive number")),
+        };
+        let rate = match (self.rate_per_second, self.rate_burst) {
+            (None, None) => None,
+            (None, Some(_)) => bail!("limits: rate_burst needs rate_per_second"),
+            (Some(per_second), burst) => {
+                let per_second = NonZeroU32::new(per_second).context("limits: rate_per_second must be at least 1")?;
+                let burst = match burst {
+                    None => per_second,
+                    Some(b) => NonZeroU32::new(b).context("limits: rate_burst must be at least 1")?,
+                };
+                Some(Rate { per_second, burst })
+            }
+        };
+        Ok(Limits {
+            header_read_timeout: secs(
+                self.header_read_timeout_secs,
+                "header_read_timeout_secs",
+                d.header_read_timeout,
+            )?,
+            body_read_timeout: secs(
+                self.body_read_timeout_secs,
+                "body_read_timeout_secs",
+                d.body_read_timeout,
+            )?,
+            idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", d.idle_timeout)?,
+            tls_handshake_timeout: secs(
+                self.tls_handshake_timeout_secs,
+                "tls_handshake_timeout_secs",
+                d.tls_handshake_timeout,
+            )?,
+            max_connections: count(self.max_connections, "max_connections", d.max_connections)?,
+            aws_max_request_bytes: count(
+                self.aws_max_request_bytes,
+                "aws_max_request_bytes",
+                d.aws_max_request_bytes,
+            )?,
+            vault_max_request_bytes: count(
+                self.vault_max_request_bytes,
+                "vault_max_request_bytes",
+                d.vault_max_request_bytes,
+            )?,
+            shutdown_grace: secs(self.shutdown_grace_secs, "shutdown_grace_secs", d.shutdown_grace)?,
+            rate,
+        })
+    }
 }
 
 /// `[rotation]`.
@@ -78,6 +164,8 @@ pub struct Config {
     pub audit: Vec<AuditDeviceSpec>,
     /// `[rotation] allow_command_functions`.
     pub allow_command_functions: bool,
+    /// `[limits]`.
+    pub limits: Limits,
 }
 
 /// Adds an audit device, refusing a second device with the same name (its key and chain live
@@ -153,6 +241,7 @@ impl Config {
             storage_cache_bytes,
             audit,
             allow_command_functions: raw.rotation.allow_command_functions,
+            limits: raw.limits.validate()?,
         })
     }
 }
@@ -183,6 +272,24 @@ mod tests {
         assert_eq!(parse("256").unwrap().storage_cache_bytes, 256 * 1024 * 1024);
         assert!(format!("{:#}", parse("0").err().unwrap()).contains("cache_mb"));
         assert!(parse("-1").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        let parse = |limits: &str| {
+            Config::parse(&format!(
+                "[listener]\ndangerous_plaintext_http = true\n[storage]\npath = \"x\"\n[limits]\n{limits}\n"
+            ))
+        };
+        assert_eq!(parse("").unwrap().limits, Limits::default());
+        let c = parse("header_read_timeout_secs = 2\nmax_connections = 8\nrate_per_second = 5").unwrap();
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.limits.max_connections, 8);
+        assert_eq!(c.limits.rate.unwrap().burst.get(), 5);
+        assert_eq!(c.limits.body_read_timeout, Duration::from_secs(30));
+        assert!(format!("{:#}", parse("idle_timeout_secs = 0").err().unwrap()).contains("idle_timeout_secs"));
+        assert!(format!("{:#}", parse("rate_burst = 3").err().unwrap()).contains("rate_per_second"));
+        assert!(format!("{:#}", parse("max_conections = 3").err().unwrap()).contains("max_conections"));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 mod audit_cmd;
 mod cli;
 mod config;
+mod limits;
+mod listener;
 mod operator;
 mod rotation_cmd;
 mod server;

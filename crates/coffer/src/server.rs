@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{LogFormat, ServerArgs};
 use crate::config::{self, Config, Transport};
+use crate::limits::{self, Limits};
+use crate::listener;
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -69,12 +71,20 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// Every API on one router.
-fn app(core: Arc<Core>, secure_transport: bool) -> Router {
+/// Every API on one router, behind the request guard of `[limits]` (which reads every body,
+/// so axum's own body limit is off).
+fn app(core: Arc<Core>, secure_transport: bool, limits: &Limits) -> Router {
+    let aws = coffer_api_aws::AwsOptions {
+        secure_transport,
+        key_rate: limits::limiter(limits),
+    };
+    let guard = Arc::new(limits::Guard::new(core.clone(), limits.clone()));
     Router::new()
-        .merge(coffer_api_aws::router_with_transport(core.clone(), secure_transport))
+        .merge(coffer_api_aws::router_with_options(core.clone(), aws))
         .merge(coffer_api_vault::router(core))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(guard, limits::guard))
         .layer(middleware::from_fn(log_request))
 }
 
@@ -145,6 +155,8 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.audit_file {
         config::add_audit_device(&mut audit, file_device(path))?;
     }
+    let limits = Limits::default();
+    listener::raise_open_file_limit(&limits);
     let listen = args.listen.unwrap_or_else(config::default_listen);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -197,7 +209,8 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     };
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
-    serve_plain(listener, app(core, false)).await
+    let router = app(core, false, &limits);
+    listener::serve(listener, None, router, &limits).await
 }
 
 /// The URL local programs (command rotation functions) reach this server at: a wildcard
@@ -288,9 +301,15 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
         RedbBackend::open_with_cache(&cfg.storage_path, cfg.storage_cache_bytes)
             .with_context(|| format!("opening {}", cfg.storage_path.display()))?,
     );
-    let std_listener = std::net::TcpListener::bind(cfg.listen).with_context(|| format!("binding {}", cfg.listen))?;
-    std_listener.set_nonblocking(true)?;
-    let addr = std_listener.local_addr()?;
+    listener::raise_open_file_limit(&cfg.limits);
+    let tls = match &cfg.transport {
+        Transport::Tls { cert, key } => Some(listener::tls_acceptor(cert, key)?),
+        Transport::DangerousPlaintext => None,
+    };
+    let tcp = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = tcp.local_addr()?;
     let scheme = match cfg.transport {
         Transport::Tls { .. } => "https",
         Transport::DangerousPlaintext => "http",
@@ -324,53 +343,6 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
     core.spawn_background();
-    let router = app(core, matches!(cfg.transport, Transport::Tls { .. }));
-    match cfg.transport {
-        Transport::DangerousPlaintext => serve_plain(tokio::net::TcpListener::from_std(std_listener)?, router).await,
-        Transport::Tls { cert, key } => serve_tls(std_listener, router, &cert, &key).await,
-    }
-}
-
-async fn serve_plain(listener: tokio::net::TcpListener, router: Router) -> anyhow::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")
-}
-
-async fn serve_tls(listener: std::net::TcpListener, router: Router, cert: &Path, key: &Path) -> anyhow::Result<()> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-        .await
-        .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        h.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    axum_server::from_tcp_rustls(listener, tls)?
-        .handle(handle)
-        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-        .await
-        .context("serving HTTPS")
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
+    let router = app(core, tls.is_some(), &cfg.limits);
+    listener::serve(tcp, tls, router, &cfg.limits).await
 }

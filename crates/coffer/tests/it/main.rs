@@ -10,6 +10,7 @@ mod authz;
 mod cli;
 mod dev_mode;
 mod kms;
+mod limits;
 mod lockout;
 mod production;
 mod rotation;

@@ -54,53 +54,6 @@ pub struct Raw {
     pub text: String,
 }
 
-/// Sends `headers` (without `host`) and `body` to `POST /`, SigV4-signed by the real
-/// `aws-sigv4` signer with the given credentials and scope at `time`; returns the status and
-/// the body text.
-async fn send_signed(
-    endpoint: &str,
-    akid: &str,
-    secret: &str,
-    service: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    time: SystemTime,
-) -> (u16, String) {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-    let host = endpoint
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches('/');
-    let identity = Credentials::new(akid, secret, None, None, "t").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let mut all = headers.to_vec();
-    all.push(("host", host));
-    let signable = SignableRequest::new(
-        "POST",
-        format!("{endpoint}/"),
-        all.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
-    let mut req = reqwest::Client::new().post(format!("{endpoint}/")).body(body.to_vec());
-    for (k, v) in headers.iter().copied().chain(instructions.headers()) {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap())
-}
-
 /// Sends `body` to `POST /` with `X-Amz-Target: target`, SigV4-signed by the real
 /// `aws-sigv4` signer with the given credentials and scope.
 pub async fn signed_post(
@@ -112,8 +65,17 @@ pub async fn signed_post(
     body: &[u8],
     time: SystemTime,
 ) -> Raw {
-    let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
-    let (status, text) = send_signed(endpoint, akid, secret, service, &headers, body, time).await;
+    let client = reqwest::Client::new();
+    let req = Signed {
+        endpoint,
+        akid,
+        secret,
+        service,
+        target,
+        body,
+        time,
+    };
+    let (status, text) = signed_post_with(&client, &req).await;
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     Raw { status, body, text }
 }
@@ -121,17 +83,71 @@ pub async fn signed_post(
 /// Sends a form-encoded Query-protocol request (IAM, STS) to `POST /`, SigV4-signed by the real
 /// signer. Returns the status and the XML text.
 pub async fn signed_query(endpoint: &str, akid: &str, secret: &str, service: &str, form: &str) -> (u16, String) {
-    let headers = [("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
-    send_signed(
+    let req = Signed {
         endpoint,
         akid,
         secret,
         service,
-        &headers,
-        form.as_bytes(),
-        SystemTime::now(),
+        target: "",
+        body: form.as_bytes(),
+        time: SystemTime::now(),
+    };
+    signed_post_with(&reqwest::Client::new(), &req).await
+}
+
+/// What [`signed_post_with`] sends: an awsJson call to `target`, or with an empty `target` a
+/// form-encoded Query-protocol call.
+pub struct Signed<'a> {
+    pub endpoint: &'a str,
+    pub akid: &'a str,
+    pub secret: &'a str,
+    pub service: &'a str,
+    pub target: &'a str,
+    pub body: &'a [u8],
+    pub time: SystemTime,
+}
+
+/// [`signed_post`] through `client`; returns the status and the body's text.
+pub async fn signed_post_with(client: &reqwest::Client, req: &Signed<'_>) -> (u16, String) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    let host = req
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    let identity = Credentials::new(req.akid, req.secret, None, None, "t").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(req.service)
+        .time(req.time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let mut headers = vec![("host", host)];
+    if req.target.is_empty() {
+        headers.push(("content-type", "application/x-www-form-urlencoded; charset=utf-8"));
+    } else {
+        headers.push(("content-type", "application/x-amz-json-1.1"));
+        headers.push(("x-amz-target", req.target));
+    }
+    let signable = SignableRequest::new(
+        "POST",
+        format!("{}/", req.endpoint),
+        headers.iter().copied(),
+        SignableBody::Bytes(req.body),
     )
-    .await
+    .unwrap();
+    let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
+    let mut http = client.post(format!("{}/", req.endpoint)).body(req.body.to_vec());
+    for (k, v) in headers.iter().copied().skip(1).chain(instructions.headers()) {
+        http = http.header(k, v);
+    }
+    let resp = http.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
 }
 
 pub async fn dev_post(c: &DevCredentials, target: &str, body: &str) -> Raw {
