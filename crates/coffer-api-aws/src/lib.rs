@@ -88,6 +88,51 @@ async fn moto_reset(State(fe): State<Arc<AwsFrontEnd>>) -> Response {
     }
 }
 
+/// What an AWS request was, for the server's metrics; every response of `POST /` carries it
+/// as an extension. Only names Coffer serves become labels (anything else is `unknown`), so a
+/// client cannot grow the metric set by sending made-up targets.
+#[derive(Clone, Debug)]
+pub struct CallLabels {
+    /// The service's SigV4 signing name (`secretsmanager`, `ssm`, `kms`, `iam`, `sts`,
+    /// `cloudtrail`, `lambda`), or `unknown`.
+    pub service: &'static str,
+    /// The operation or action, or `unknown`.
+    pub operation: String,
+    /// The AWS error code, when the request failed.
+    pub error: Option<String>,
+}
+
+impl CallLabels {
+    /// Labels for `operation` of the service signed as `service`.
+    pub(crate) fn new(service: &str, operation: &str, error: Option<&str>) -> Self {
+        const SERVICES: [&str; 7] = ["secretsmanager", "ssm", "kms", "iam", "sts", "cloudtrail", "lambda"];
+        let service = SERVICES.iter().copied().find(|s| *s == service).unwrap_or("unknown");
+        let known = match service {
+            "cloudtrail" => operation == "LookupEvents",
+            "lambda" => matches!(
+                operation,
+                "CreateFunction" | "GetFunction" | "ListFunctions" | "DeleteFunction" | "GetRotationStatus"
+            ),
+            s => coffer_policy::action_for(s, operation).is_some(),
+        };
+        Self {
+            service,
+            operation: if known {
+                operation.to_owned()
+            } else {
+                "unknown".to_owned()
+            },
+            error: error.map(str::to_owned),
+        }
+    }
+
+    /// `resp` with these labels.
+    pub(crate) fn on(self, mut resp: Response) -> Response {
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
 async fn handle(
     State(fe): State<Arc<AwsFrontEnd>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -123,7 +168,11 @@ async fn handle(
             (e.into_response(&request_id), None, err)
         }
     };
+    let (prefix, operation) = target.rsplit_once('.').unwrap_or((target.as_str(), ""));
+    let service = AwsService::from_target_prefix(prefix).map_or("unknown", AwsService::signing_name);
+    let labels = |code: Option<&str>| CallLabels::new(service, operation, code);
     if audited {
+        let code = err.as_ref().map(|(c, _)| *c);
         let err = err.as_ref().map(|(c, m)| (*c, m.as_str()));
         let event = rec.into_event(&request_id, peer, &headers, ok, err);
         if let Err(e) = fe.core.audit_log(&event).await {
@@ -131,10 +180,13 @@ async fn handle(
             if matches!(e, CoreError::AuditFailed(_)) {
                 tracing::error!(error = %e, "request not recorded by any audit device: failing it");
             }
-            return AwsWireError::from_core(&e).into_response(&request_id);
+            let wire = AwsWireError::from_core(&e);
+            let code = wire.code();
+            return labels(Some(code)).on(wire.into_response(&request_id));
         }
+        return labels(code).on(response);
     }
-    response
+    labels(err.as_ref().map(|(c, _)| *c)).on(response)
 }
 
 /// The request's `X-Amz-Target` (empty if none).

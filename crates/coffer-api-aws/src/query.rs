@@ -36,6 +36,11 @@ pub(crate) async fn handle(
         .unwrap_or_default();
     let mut rec = Record::new(&action, fe.core.audit_enabled());
     let parsed = rec.note_claimed_key(headers);
+    let service = parsed
+        .as_ref()
+        .map(|a| a.credential.service.clone())
+        .unwrap_or_default();
+    let labels = |code: Option<&str>| crate::CallLabels::new(&service, &action, code);
     let env = RequestEnv {
         source_ip: Some(peer.ip()),
         secure_transport: fe.secure_transport,
@@ -54,10 +59,14 @@ pub(crate) async fn handle(
             if matches!(e, CoreError::AuditFailed(_)) {
                 tracing::error!(error = %e, "request not recorded by any audit device: failing it");
             }
-            return core_error(&e, request_id);
+            let code = match e {
+                CoreError::Sealed | CoreError::NotInitialized => "ServiceUnavailable",
+                _ => "InternalFailure",
+            };
+            return labels(Some(code)).on(core_error(&e, request_id));
         }
     }
-    resp
+    labels(error.as_ref().map(|(c, _)| c.as_str())).on(resp)
 }
 
 /// Serves one query-protocol request; also returns the error code and message, for the audit.

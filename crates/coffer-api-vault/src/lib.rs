@@ -366,8 +366,9 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
     }
 }
 
-/// `GET /v1/sys/metrics` (a token is required, as in Vault): Prometheus text with Coffer's
-/// counters, today the rotation runs started, succeeded and failed.
+/// `GET /v1/sys/metrics` (a token is required, as in Vault): the server's metrics in the
+/// Prometheus text format (the same as `/metrics`), then the rotation run counters. Vault
+/// answers JSON unless `format=prometheus` is given; Coffer always answers Prometheus text.
 async fn metrics(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
     match core.token(token(&headers).as_deref()).await {
         Ok(Some(_)) => {}
@@ -376,7 +377,7 @@ async fn metrics(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response 
     }
     use std::sync::atomic::Ordering::Relaxed;
     let stats = core.rotation_stats();
-    let mut out = String::new();
+    let mut out = core.render_metrics().await.unwrap_or_default();
     for (name, help, value) in [
         (
             "coffer_rotations_started_total",

@@ -120,7 +120,13 @@ pub struct Core {
     sys: DynStorage,
     clock: Clock,
     options: CoreOptions,
+    /// Renders the process's metrics in Prometheus text (set by the binary, which owns the
+    /// recorder); `/metrics` and `sys/metrics` serve it.
+    metrics: std::sync::OnceLock<MetricsRenderer>,
 }
+
+/// Renders the metrics registry in the Prometheus text format.
+pub type MetricsRenderer = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Core {
     pub fn new(backend: DynBackend, options: CoreOptions) -> Arc<Self> {
@@ -163,8 +169,25 @@ impl Core {
                 sys,
                 clock: Clock::default(),
                 options,
+                metrics: std::sync::OnceLock::new(),
             }
         })
+    }
+
+    /// Sets the metrics renderer (once; later calls are ignored).
+    pub fn set_metrics_renderer(&self, render: MetricsRenderer) {
+        let _ = self.metrics.set(render);
+    }
+
+    /// The process's metrics in Prometheus text, with the seal state measured now; `None`
+    /// when no renderer was set.
+    pub async fn render_metrics(&self) -> Option<String> {
+        let render = self.metrics.get()?;
+        if let Ok(s) = self.seal_status().await {
+            metrics::gauge!("coffer_initialized").set(if s.initialized { 1.0 } else { 0.0 });
+            metrics::gauge!("coffer_sealed").set(if s.sealed { 1.0 } else { 0.0 });
+        }
+        Some(render())
     }
 
     pub fn options(&self) -> &CoreOptions {

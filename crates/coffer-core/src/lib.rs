@@ -19,7 +19,7 @@ mod rotation;
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
 pub use crate::authz::RequestEnv;
 pub use crate::clock::Clock;
-pub use crate::core::{Client, Core, CoreOptions, DevInit, InitOutput, RootCredentials};
+pub use crate::core::{Client, Core, CoreOptions, DevInit, InitOutput, MetricsRenderer, RootCredentials};
 pub use crate::error::CoreError;
 pub use crate::rotation::{MAX_CONCURRENT as MAX_CONCURRENT_ROTATIONS, RotationStats};
 pub use coffer_audit;

@@ -23,6 +23,17 @@ struct RawConfig {
     rotation: RawRotation,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    telemetry: RawTelemetry,
+}
+
+/// `[telemetry]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    /// Serve `/metrics` without a token (Vault's listener option of the same name).
+    #[serde(default)]
+    unauthenticated_metrics_access: bool,
 }
 
 /// `[limits]`: every key is optional (see `Limits::default`).
@@ -166,6 +177,8 @@ pub struct Config {
     pub allow_command_functions: bool,
     /// `[limits]`.
     pub limits: Limits,
+    /// `[telemetry] unauthenticated_metrics_access`.
+    pub unauthenticated_metrics_access: bool,
 }
 
 /// Adds an audit device, refusing a second device with the same name (its key and chain live
@@ -241,6 +254,7 @@ impl Config {
             storage_cache_bytes,
             audit,
             allow_command_functions: raw.rotation.allow_command_functions,
+            unauthenticated_metrics_access: raw.telemetry.unauthenticated_metrics_access,
             limits: raw.limits.validate()?,
         })
     }

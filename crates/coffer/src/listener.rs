@@ -144,14 +144,18 @@ async fn serve_until(
             },
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics::counter!("coffer_connections_refused_total", "reason" => "max_connections").increment(1);
             reject(stream, conn.tls.is_some(), &rejecting);
             continue;
         };
+        metrics::counter!("coffer_connections_accepted_total").increment(1);
+        metrics::gauge!("coffer_connections_open").increment(1.0);
         let _ = stream.set_nodelay(true);
         let conn = conn.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move {
             conn.serve(stream, peer, stop).await;
+            metrics::gauge!("coffer_connections_open").decrement(1.0);
             drop(permit);
         });
     }
@@ -210,8 +214,16 @@ impl ConnSettings {
             None => self.serve_io(stream, peer, stop).await,
             Some(acceptor) => match tokio::time::timeout(self.tls_handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => self.serve_io(tls, peer, stop).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_failed")
+                        .increment(1);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_timeout")
+                        .increment(1);
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
             },
         }
     }
@@ -265,12 +277,14 @@ impl ConnSettings {
                 }
                 () = tokio::time::sleep_until(first_request_by), if !activity.started() => {
                     if !activity.started() {
+                        metrics::counter!("coffer_connections_closed_total", "reason" => "header_timeout").increment(1);
                         tracing::debug!(%peer, "no request within the header read timeout: closing the connection");
                         return;
                     }
                 }
                 () = tokio::time::sleep_until(idle_at), if !closing => {
                     if activity.is_idle_for(self.idle_timeout) {
+                        metrics::counter!("coffer_connections_closed_total", "reason" => "idle_timeout").increment(1);
                         tracing::debug!(%peer, "idle timeout: closing the connection");
                         closing = true;
                         conn.as_mut().graceful_shutdown();

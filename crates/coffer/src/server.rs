@@ -73,15 +73,29 @@ fn init_logging(format: LogFormat) {
 
 /// Every API on one router, behind the request guard of `[limits]` (which reads every body,
 /// so axum's own body limit is off).
-fn app(core: Arc<Core>, secure_transport: bool, limits: &Limits) -> Router {
+/// How `/metrics` is reached.
+#[derive(Clone, Copy)]
+enum MetricsAccess {
+    /// Any valid token (`X-Vault-Token` or `Authorization: Bearer`), as Vault's `sys/metrics`.
+    Token,
+    /// No token (`[telemetry] unauthenticated_metrics_access`, and dev mode).
+    Open,
+}
+
+fn app(core: Arc<Core>, secure_transport: bool, limits: &Limits, metrics: MetricsAccess) -> Router {
     let aws = coffer_api_aws::AwsOptions {
         secure_transport,
         key_rate: limits::limiter(limits),
     };
     let guard = Arc::new(limits::Guard::new(core.clone(), limits.clone()));
+    install_metrics(&core);
+    let scrape = Router::new()
+        .route("/metrics", axum::routing::get(scrape_metrics))
+        .with_state((core.clone(), metrics));
     Router::new()
         .merge(coffer_api_aws::router_with_options(core.clone(), aws))
         .merge(coffer_api_vault::router(core))
+        .merge(scrape)
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(guard, limits::guard))
@@ -96,11 +110,144 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     }
 }
 
-/// Logs method, path, AWS target and status at debug level: never headers or bodies, which
-/// carry credentials and secret values.
+/// Installs the process's Prometheus recorder (once: the `metrics` facade has one global
+/// recorder) and gives the core its renderer.
+fn install_metrics(core: &Core) {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    let handle = HANDLE.get_or_init(|| {
+        // Seconds: 100 µs to 10 s. Group sizes: 1 to 1,024 callers.
+        const SECONDS: [f64; 14] = [
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+        ];
+        const CALLERS: [f64; 8] = [1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 512.0, 1024.0];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("coffer_storage_commit_group_callers".into()), &CALLERS)
+            })
+            .map(PrometheusBuilder::build_recorder);
+        match recorder {
+            Ok(recorder) => {
+                let handle = recorder.handle();
+                match metrics::set_global_recorder(recorder) {
+                    Ok(()) => {
+                        describe_metrics();
+                        Some(handle)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics are off: a recorder was already installed");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics are off");
+                None
+            }
+        }
+    });
+    if let Some(handle) = handle.clone() {
+        core.set_metrics_renderer(Box::new(move || handle.render()));
+    }
+}
+
+/// The `# HELP` text of every metric Coffer records.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "coffer_requests_total",
+        "Requests answered, by API, operation (or /v1/ route) and HTTP status."
+    );
+    describe_counter!(
+        "coffer_request_errors_total",
+        "Failed AWS requests, by API, operation and AWS error code."
+    );
+    describe_histogram!(
+        "coffer_request_duration_seconds",
+        "Time from a request's head to its answer, by API and operation."
+    );
+    describe_gauge!("coffer_sealed", "1 when the server is sealed.");
+    describe_gauge!("coffer_initialized", "1 when the server is initialized.");
+    describe_gauge!("coffer_connections_open", "Client connections open now.");
+    describe_counter!("coffer_connections_accepted_total", "Client connections accepted.");
+    describe_counter!(
+        "coffer_connections_refused_total",
+        "Client connections refused at the connection limit."
+    );
+    describe_counter!(
+        "coffer_connections_closed_total",
+        "Connections closed by a timeout or a failed TLS handshake, by reason."
+    );
+    describe_histogram!(
+        "coffer_storage_commit_seconds",
+        "Durable storage commits (one fsync per group), by outcome."
+    );
+    describe_histogram!(
+        "coffer_storage_commit_group_callers",
+        "Writers whose changes one storage commit carried."
+    );
+    describe_counter!("coffer_audit_lines_written_total", "Audit lines written, by device.");
+    describe_counter!(
+        "coffer_audit_lines_failed_total",
+        "Audit lines a device failed to write, by device."
+    );
+    describe_gauge!(
+        "coffer_audit_queue_depth",
+        "Audit lines waiting for their device's writer, by device."
+    );
+    describe_counter!(
+        "coffer_rotations_total",
+        "Secret rotation runs, by outcome (started, succeeded, failed)."
+    );
+}
+
+/// `GET /metrics`: the Prometheus text format. Needs a valid token unless the config opens it.
+async fn scrape_metrics(
+    axum::extract::State((core, access)): axum::extract::State<(Arc<Core>, MetricsAccess)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let vault_error =
+        |status: StatusCode, msg: &str| (status, axum::Json(serde_json::json!({ "errors": [msg] }))).into_response();
+    if let MetricsAccess::Token = access {
+        let token = headers
+            .get("x-vault-token")
+            .or_else(|| headers.get(axum::http::header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned());
+        match core.token(token.as_deref()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return vault_error(StatusCode::FORBIDDEN, "permission denied"),
+            Err(coffer_core::CoreError::Sealed | coffer_core::CoreError::NotInitialized) => {
+                return vault_error(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed");
+            }
+            Err(_) => return vault_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        }
+    }
+    match core.render_metrics().await {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => vault_error(StatusCode::NOT_FOUND, "metrics are off"),
+    }
+}
+
+/// Logs method, path, AWS target and status at debug level (never headers or bodies, which
+/// carry credentials and secret values), and counts the request in the metrics: per API and
+/// operation (an AWS operation Coffer serves, or the route of a `/v1/` path: never a secret's
+/// name), its status and error code, and its duration.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let target = req
         .headers()
         .get("x-amz-target")
@@ -109,7 +256,27 @@ async fn log_request(req: Request, next: Next) -> Response {
         .to_string();
     let start = std::time::Instant::now();
     let resp = next.run(req).await;
-    tracing::debug!(%method, %path, %target, status = resp.status().as_u16(), micros = start.elapsed().as_micros() as u64, "request");
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    tracing::debug!(%method, %path, %target, status, micros = elapsed.as_micros() as u64, "request");
+    let (api, operation, error): (&'static str, String, Option<String>) =
+        match resp.extensions().get::<coffer_api_aws::CallLabels>() {
+            Some(l) => (l.service, l.operation.clone(), l.error.clone()),
+            None => match route {
+                Some(r) if r.starts_with("/v1/") => ("vault", r, None),
+                Some(r) if r == "/" => ("aws", "unknown".to_owned(), None),
+                Some(r) => ("other", r, None),
+                None => ("other", "unmatched".to_owned(), None),
+            },
+        };
+    metrics::counter!("coffer_requests_total", "api" => api, "operation" => operation.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("coffer_request_duration_seconds", "api" => api, "operation" => operation.clone())
+        .record(elapsed.as_secs_f64());
+    if let Some(code) = error {
+        metrics::counter!("coffer_request_errors_total", "api" => api, "operation" => operation, "code" => code)
+            .increment(1);
+    }
     resp
 }
 
@@ -209,7 +376,7 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     };
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
-    let router = app(core, false, &limits);
+    let router = app(core, false, &limits, MetricsAccess::Open);
     listener::serve(listener, None, router, &limits).await
 }
 
@@ -343,6 +510,11 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
     core.spawn_background();
-    let router = app(core, tls.is_some(), &cfg.limits);
+    let metrics = if cfg.unauthenticated_metrics_access {
+        MetricsAccess::Open
+    } else {
+        MetricsAccess::Token
+    };
+    let router = app(core, tls.is_some(), &cfg.limits, metrics);
     listener::serve(tcp, tls, router, &cfg.limits).await
 }
