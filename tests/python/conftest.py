@@ -68,6 +68,7 @@ class CofferServer:
     access_key_id: str = ""
     secret_key: str = ""
     root_token: str = ""
+    unseal_key: str = ""
     exports: dict[str, str] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
@@ -79,6 +80,7 @@ class CofferServer:
             "Root access key id": "access_key_id",
             "Root secret key": "secret_key",
             "Root token": "root_token",
+            "Unseal key": "unseal_key",
         }
         self.exports = {}
         self.examples = []

@@ -30,7 +30,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/seal-status", get(seal_status))
         .route("/v1/sys/health", get(health).head(health))
         .route("/v1/sys/rotate", post(rotate).put(rotate))
+        // OpenBao's name for the same operation (`bao operator rotate` calls it).
+        .route("/v1/sys/rotate/keyring", post(rotate).put(rotate))
         .route("/v1/sys/key-status", get(key_status))
+        .route("/v1/sys/leader", get(leader))
         .route("/v1/sys/metrics", get(metrics))
         .route("/v1/sys/coffer/clock", post(advance_clock))
         .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
@@ -357,13 +360,37 @@ async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Respon
         Ok(None) => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
         Err(e) => return core_error(&e),
     }
-    match core.seal_status().await {
-        Ok(s) => {
-            let term = s.key_term.unwrap_or(0);
-            Json(json!({ "term": term, "data": { "term": term } })).into_response()
+    match core.key_status() {
+        Ok((term, installed)) => {
+            let install_time = i64::try_from(installed)
+                .ok()
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_default();
+            // Vault also counts the encryptions under the term (for automatic rotation);
+            // Coffer does not count them.
+            let data = json!({ "term": term, "install_time": install_time, "encryptions": 0 });
+            let mut body = data.clone();
+            body["data"] = data;
+            Json(body).into_response()
         }
         Err(e) => core_error(&e),
     }
+}
+
+/// `GET /v1/sys/leader` (no token): Coffer runs one node without HA, and answers as a Vault
+/// server without HA does, sealed or not (`ha_enabled` false). `bao status` reads it.
+async fn leader() -> Response {
+    Json(json!({
+        "ha_enabled": false,
+        "is_self": false,
+        "active_time": "0001-01-01T00:00:00Z",
+        "leader_address": "",
+        "leader_cluster_address": "",
+        "performance_standby": false,
+        "performance_standby_last_remote_wal": 0,
+    }))
+    .into_response()
 }
 
 /// `GET /v1/sys/metrics` (a token is required, as in Vault): the server's metrics in the

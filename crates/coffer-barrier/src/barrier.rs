@@ -126,6 +126,16 @@ impl Barrier {
         })
     }
 
+    /// The active key term and when it was installed (seconds since the Unix epoch), while
+    /// unsealed.
+    pub fn active_term_installed(&self) -> Option<(u32, u64)> {
+        let keys = self.keys.read();
+        let keyring = &keys.as_ref()?.keyring;
+        let term = keyring.active_term();
+        let installed = keyring.terms().find(|(t, _)| *t == term).map(|(_, k)| k.installed)?;
+        Some((term, installed))
+    }
+
     /// Creates a random root key and keyring, stores the keyring (encrypted under the root
     /// key) and the seal configuration in one atomic batch, and returns the root key split
     /// into `shares` unseal keys with threshold `threshold`.

@@ -198,6 +198,11 @@ impl Core {
         &self.clock
     }
 
+    /// The active barrier key term and its install time (Unix seconds); `Sealed` while sealed.
+    pub fn key_status(&self) -> Result<(u32, u64), CoreError> {
+        self.barrier.active_term_installed().ok_or(CoreError::Sealed)
+    }
+
     pub async fn seal_status(&self) -> Result<SealStatus, CoreError> {
         Ok(self.barrier.status().await?)
     }
