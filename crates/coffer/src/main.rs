@@ -10,6 +10,7 @@ mod config;
 mod operator;
 mod rotation_cmd;
 mod server;
+mod snapshot_cmd;
 
 use clap::Parser;
 
