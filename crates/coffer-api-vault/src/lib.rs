@@ -4,6 +4,8 @@
 //! hvac use to initialize, unseal, seal and inspect a server: `sys/init`, `sys/unseal`,
 //! `sys/seal`, `sys/seal-status`, `sys/health`, `sys/rotate`, `sys/key-status`. These are
 //! Vault's raw handlers: no response envelope. Errors use Vault's `{"errors": [...]}` form.
+//! Backups use Vault's integrated-storage snapshot paths (`sys/storage/raft/snapshot`,
+//! `snapshot-force`) with Coffer's own snapshot format, streamed both ways.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +40,14 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/coffer/clock", post(advance_clock))
         .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
         .route("/v1/sys/coffer/audit-heads", get(audit_heads))
+        .route(
+            "/v1/sys/storage/raft/snapshot",
+            get(snapshot_save).post(snapshot_restore).put(snapshot_restore),
+        )
+        .route(
+            "/v1/sys/storage/raft/snapshot-force",
+            post(snapshot_restore_force).put(snapshot_restore_force),
+        )
         .route("/v1/{*path}", axum::routing::any(unknown_path))
         .with_state(core)
 }
@@ -473,5 +483,92 @@ async fn advance_clock(State(core): State<Arc<Core>>, body: String) -> Response 
     match core.advance_clock(secs).await {
         Ok(offset) => Json(json!({ "offset_seconds": offset })).into_response(),
         Err(e) => core_error(&e),
+    }
+}
+
+/// `GET /v1/sys/storage/raft/snapshot` (root token, unsealed): the snapshot, streamed as
+/// `application/octet-stream`. A failure after the first byte can only cut the body short,
+/// which the reader's checksum check reports.
+async fn snapshot_save(State(core): State<Arc<Core>>, Caller(client): Caller, headers: HeaderMap) -> Response {
+    let export = match core.snapshot_save(token(&headers).as_deref(), &client).await {
+        Ok(export) => export,
+        Err(e) => return core_error(&e),
+    };
+    let chunks = futures_util::stream::unfold(Some(export), |state| async move {
+        let mut export = state?;
+        match export.next_bytes().await {
+            Ok(Some(bytes)) => Some((Ok(bytes), Some(export))),
+            Ok(None) => {
+                if let Some(s) = export.summary() {
+                    tracing::info!(entries = s.header.entries, bytes = s.bytes, checksum = %s.checksum_hex(), "snapshot sent");
+                }
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a snapshot failed while streaming; the client gets a cut-off body");
+                Some((Err(std::io::Error::other("snapshot failed")), None))
+            }
+        }
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+/// `POST /v1/sys/storage/raft/snapshot`: restores onto a server that was never initialized
+/// (no token needed; see `Core::snapshot_restore`).
+async fn snapshot_restore(
+    State(core): State<Arc<Core>>,
+    Caller(client): Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    restore(&core, &client, &headers, body, false).await
+}
+
+/// `POST /v1/sys/storage/raft/snapshot-force`: also replaces an initialized server (root
+/// token).
+async fn snapshot_restore_force(
+    State(core): State<Arc<Core>>,
+    Caller(client): Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    restore(&core, &client, &headers, body, true).await
+}
+
+async fn restore(core: &Core, client: &Client, headers: &HeaderMap, body: axum::body::Body, force: bool) -> Response {
+    let source = RequestBody(body.into_data_stream());
+    match core
+        .snapshot_restore(token(headers).as_deref(), force, source, client)
+        .await
+    {
+        Ok(s) => Json(json!({ "data": {
+            "entries": s.entries,
+            "bytes": s.bytes,
+            "checksum": s.checksum,
+            "created_unix": s.created_unix,
+            "coffer_version": s.coffer_version,
+            "sealed": true,
+        }}))
+        .into_response(),
+        Err(e) => core_error(&e),
+    }
+}
+
+/// A request body as the pieces a snapshot reader takes.
+struct RequestBody(axum::body::BodyDataStream);
+
+#[async_trait::async_trait]
+impl coffer_core::ByteSource for RequestBody {
+    async fn next_bytes(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        use futures_util::StreamExt as _;
+        match self.0.next().await {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes.to_vec())),
+            Some(Err(e)) => Err(std::io::Error::other(e.to_string())),
+        }
     }
 }

@@ -5,6 +5,11 @@
 //! Operations that read or write the barrier's own records and then change the key state
 //! (initialize, unseal, rotate) are serialized by one async mutex, so two rotations cannot
 //! race and an unseal cannot interleave with an initialization.
+//!
+//! Every write through the `Storage` API holds the shared side of `writes` from its
+//! encryption until the backend has answered; a restore takes the exclusive side after
+//! sealing, so no value encrypted under the keyring being replaced can land after (or in the
+//! middle of) the restored data.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +18,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use coffer_crypto::aead::AeadKey;
 use coffer_crypto::{CryptoError, Key256, Keyring, SecretBytes, SecretString, shamir};
-use coffer_storage::{PhysicalBackend, PhysicalWrite, Result as StorageResult, Storage, StorageError, Write};
+use coffer_storage::{
+    Entry, EntryStream, PhysicalBackend, PhysicalWrite, Result as StorageResult, Snapshot, Storage, StorageError, Write,
+};
 use parking_lot::{Mutex, RwLock};
 
 use crate::BarrierError;
@@ -29,8 +36,10 @@ pub struct Barrier {
     progress: Mutex<Vec<SecretBytes>>,
     /// The seal configuration once read or written; it never changes after initialization.
     config: RwLock<Option<SealConfig>>,
-    /// Serializes initialize, unseal and rotate.
+    /// Serializes initialize, unseal, rotate and restore.
     admin: tokio::sync::Mutex<()>,
+    /// Shared by every write in flight, exclusive for a restore: see the module docs.
+    writes: tokio::sync::RwLock<()>,
 }
 
 /// The root key, the keyring, and each term's key prepared for AES-GCM.
@@ -85,6 +94,7 @@ impl Barrier {
             progress: Mutex::new(Vec::new()),
             config: RwLock::new(None),
             admin: tokio::sync::Mutex::new(()),
+            writes: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -258,6 +268,52 @@ impl Barrier {
         }
     }
 
+    /// Every physical key and value as of one moment, for a backup: the ciphertext of every
+    /// record and the barrier's own records (the keyring stays encrypted under the root key).
+    /// Nothing is decrypted, so restoring it needs this barrier's unseal keys.
+    pub async fn snapshot(&self) -> Result<Snapshot, BarrierError> {
+        if self.seal_config().await?.is_none() {
+            return Err(BarrierError::NotInitialized);
+        }
+        Ok(self.backend.snapshot().await?)
+    }
+
+    /// Replaces everything stored with the entries of a snapshot, atomically, and leaves the
+    /// barrier sealed with the snapshot's seal configuration: it unseals with the unseal keys
+    /// of the store the snapshot came from.
+    ///
+    /// Seals first, then waits for the writes in flight. Refuses an initialized barrier unless
+    /// `replace_initialized` (checked under the lock that initialization takes, so a restore
+    /// meant for a fresh node cannot land on one initialized meanwhile). A snapshot without
+    /// the keyring and a valid seal configuration, or with keys outside `core/` and `data/`,
+    /// is [`BarrierError::InvalidSnapshot`]; if `source` fails, nothing has changed.
+    pub async fn restore(&self, source: &mut dyn EntryStream, replace_initialized: bool) -> Result<u64, BarrierError> {
+        let _admin = self.admin.lock().await;
+        if !replace_initialized && self.seal_config().await?.is_some() {
+            return Err(BarrierError::AlreadyInitialized);
+        }
+        self.seal();
+        let _writes = self.writes.write().await;
+        let mut checked = BarrierRecords {
+            inner: source,
+            keyring: false,
+            seal_config: false,
+            problem: None,
+        };
+        let restored = self.backend.restore(&mut checked).await;
+        // Whatever happened, read the seal configuration again from the store.
+        *self.config.write() = None;
+        self.progress.lock().clear();
+        match (restored, checked.problem) {
+            (Err(_), Some(problem)) => Err(BarrierError::InvalidSnapshot(problem)),
+            (Err(e), None) => Err(e.into()),
+            (Ok(n), _) => {
+                tracing::info!(entries = n, "storage restored from a snapshot; sealed");
+                Ok(n)
+            }
+        }
+    }
+
     /// Adds a new key term, persists the keyring, and encrypts new writes under it. Data
     /// written under earlier terms stays readable. Returns the new term.
     pub async fn rotate(&self) -> Result<u32, BarrierError> {
@@ -347,6 +403,50 @@ impl fmt::Debug for Barrier {
     }
 }
 
+/// A snapshot's entries on their way into the backend, checked for what a barrier needs: the
+/// stream fails (so the restore changes nothing) on a key no barrier writes, or at its end if
+/// the keyring or a valid seal configuration was missing.
+struct BarrierRecords<'a> {
+    inner: &'a mut dyn EntryStream,
+    keyring: bool,
+    seal_config: bool,
+    problem: Option<String>,
+}
+
+impl BarrierRecords<'_> {
+    fn check(&mut self, chunk: &[Entry]) -> Result<(), String> {
+        for e in chunk {
+            if e.key == KEYRING_PATH {
+                self.keyring = true;
+            } else if e.key == SEAL_CONFIG_PATH {
+                SealConfig::from_json(&e.value, SEAL_CONFIG_PATH)
+                    .map_err(|_| "the snapshot's seal configuration is not valid".to_string())?;
+                self.seal_config = true;
+            } else if !e.key.starts_with(DATA_PREFIX) && !e.key.starts_with("core/") {
+                return Err("the snapshot holds keys that Coffer does not store".into());
+            }
+        }
+        if chunk.is_empty() && !(self.keyring && self.seal_config) {
+            return Err(
+                "the snapshot holds no keyring or seal configuration: it is not of an initialized Coffer".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EntryStream for BarrierRecords<'_> {
+    async fn next_chunk(&mut self) -> StorageResult<Vec<Entry>> {
+        let chunk = self.inner.next_chunk().await?;
+        if let Err(problem) = self.check(&chunk) {
+            self.problem = Some(problem.clone());
+            return Err(StorageError::Corrupt(problem));
+        }
+        Ok(chunk)
+    }
+}
+
 /// The keyring's stored frame: encrypted under the root key, term 0, its path as AAD.
 fn seal_keyring(root: &Key256, keyring: &Keyring) -> Result<Vec<u8>, BarrierError> {
     let plain = keyring.to_bytes();
@@ -370,12 +470,14 @@ impl Storage for Barrier {
     }
 
     async fn put(&self, key: &str, value: SecretBytes) -> StorageResult<()> {
+        let _writing = self.writes.read().await;
         let path = format::data_path(key);
         let frame = self.encrypt(&path, value.expose())?;
         self.backend.put(&path, frame).await
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
+        let _writing = self.writes.read().await;
         self.ensure_unsealed()?;
         self.backend.delete(&format::data_path(key)).await
     }
@@ -406,6 +508,7 @@ impl Storage for Barrier {
     }
 
     async fn batch(&self, writes: Vec<Write>) -> StorageResult<()> {
+        let _writing = self.writes.read().await;
         let physical = {
             let guard = self.keys.read();
             let unsealed = guard.as_ref().ok_or(StorageError::Sealed)?;

@@ -56,6 +56,10 @@ pub enum BarrierError {
     /// unseal progress has been reset.
     #[error("unseal failed: the unseal keys were invalid; unseal progress has been reset")]
     InvalidUnsealKeys,
+    /// A snapshot offered for restore is not one a barrier wrote (no keyring, no valid seal
+    /// configuration, keys outside `core/` and `data/`). Nothing was changed.
+    #[error("invalid snapshot: {0}")]
+    InvalidSnapshot(String),
     /// The operation needs an initialized barrier.
     #[error("coffer is not initialized")]
     NotInitialized,

@@ -512,3 +512,107 @@ async fn debug_shows_state_only() {
     let (_, barrier) = dev_barrier().await;
     assert_eq!(format!("{barrier:?}"), "Barrier { sealed: false, key_term: Some(1) }");
 }
+
+/// Every entry of a barrier's snapshot.
+async fn snapshot_entries(barrier: &Barrier) -> Vec<coffer_storage::Entry> {
+    let mut snap = barrier.snapshot().await.unwrap();
+    let mut all = Vec::new();
+    loop {
+        let chunk = snap.stream.next_chunk().await.unwrap();
+        if chunk.is_empty() {
+            return all;
+        }
+        all.extend(chunk);
+    }
+}
+
+/// A snapshot restores onto a fresh barrier, which comes up sealed with the source's seal
+/// configuration and opens with the source's unseal keys, not its own.
+#[tokio::test]
+async fn snapshot_restores_onto_a_fresh_barrier_with_the_source_keys() {
+    let a = Barrier::new(Arc::new(MemoryBackend::new()));
+    let init = a.initialize(3, 2).await.unwrap();
+    a.submit_unseal_key(&init.unseal_keys[0]).await.unwrap();
+    a.submit_unseal_key(&init.unseal_keys[1]).await.unwrap();
+    a.put("app/password", bytes(b"hunter2")).await.unwrap();
+    a.rotate().await.unwrap();
+    a.put("app/token", bytes(b"t-2")).await.unwrap();
+    let entries = snapshot_entries(&a).await;
+    assert_eq!(
+        entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        [
+            "core/keyring",
+            "core/seal-config",
+            "data/app/password",
+            "data/app/token"
+        ]
+    );
+    assert!(
+        !entries.iter().any(|e| contains(&e.value, b"hunter2")),
+        "nothing is decrypted"
+    );
+
+    // A fresh barrier: restored, it is initialized and sealed with a's configuration.
+    let backend_b = Arc::new(MemoryBackend::new());
+    let b = Barrier::new(backend_b.clone());
+    let mut source = coffer_storage::VecEntryStream::new(entries.clone());
+    assert_eq!(b.restore(&mut source, false).await.unwrap(), 4);
+    let status = b.status().await.unwrap();
+    assert!(status.initialized && status.sealed);
+    assert_eq!((status.t, status.n), (2, 3));
+    b.submit_unseal_key(&init.unseal_keys[2]).await.unwrap();
+    b.submit_unseal_key(&init.unseal_keys[0]).await.unwrap();
+    assert_eq!(b.get("app/password").await.unwrap().unwrap().expose(), b"hunter2");
+    assert_eq!(b.get("app/token").await.unwrap().unwrap().expose(), b"t-2");
+
+    // An initialized barrier is replaced only when asked to; its cached seal configuration
+    // (1 of 1 here) gives way to the snapshot's.
+    let (backend_c, c) = dev_barrier().await;
+    c.put("mine", bytes(b"c")).await.unwrap();
+    let mut source = coffer_storage::VecEntryStream::new(entries.clone());
+    assert!(matches!(
+        c.restore(&mut source, false).await,
+        Err(BarrierError::AlreadyInitialized)
+    ));
+    assert!(!c.is_sealed(), "a refused restore changes nothing");
+    let mut source = coffer_storage::VecEntryStream::new(entries.clone());
+    c.restore(&mut source, true).await.unwrap();
+    assert!(c.is_sealed());
+    assert_eq!(c.status().await.unwrap().n, 3);
+    assert!(backend_c.get("data/mine").await.unwrap().is_none());
+    c.submit_unseal_key(&init.unseal_keys[1]).await.unwrap();
+    c.submit_unseal_key(&init.unseal_keys[2]).await.unwrap();
+    assert_eq!(c.get("app/password").await.unwrap().unwrap().expose(), b"hunter2");
+}
+
+/// A snapshot that is not a barrier's (no keyring, foreign keys) is refused and changes
+/// nothing.
+#[tokio::test]
+async fn snapshots_without_the_barrier_records_are_refused() {
+    let (_, a) = dev_barrier().await;
+    a.put("x", bytes(b"1")).await.unwrap();
+    let entries = snapshot_entries(&a).await;
+    let backend = Arc::new(MemoryBackend::new());
+    backend.put("data/keep", b"k".to_vec()).await.unwrap();
+    let b = Barrier::new(backend.clone());
+    let no_keyring: Vec<_> = entries.iter().filter(|e| e.key != "core/keyring").cloned().collect();
+    let mut foreign = entries.clone();
+    foreign.push(coffer_storage::Entry {
+        key: "zzz".into(),
+        value: Vec::new(),
+    });
+    let mut bad_config = entries.clone();
+    bad_config[1].value = b"{".to_vec();
+    for bad in [no_keyring, foreign, bad_config, Vec::new()] {
+        let mut source = coffer_storage::VecEntryStream::new(bad);
+        assert!(matches!(
+            b.restore(&mut source, false).await,
+            Err(BarrierError::InvalidSnapshot(_))
+        ));
+        assert_eq!(
+            raw_dump(backend.as_ref()).await,
+            vec![("data/keep".to_string(), b"k".to_vec())]
+        );
+        assert!(!b.status().await.unwrap().initialized);
+    }
+}

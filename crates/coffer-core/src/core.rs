@@ -1,5 +1,9 @@
 //! [`Core`]: seal lifecycle, authentication look-ups, dispatch to engines, background jobs.
 
+mod snapshot;
+
+pub use snapshot::RestoreSummary;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 

@@ -63,7 +63,7 @@ impl From<coffer_barrier::BarrierError> for CoreError {
             B::NotInitialized => Self::NotInitialized,
             B::AlreadyInitialized => Self::AlreadyInitialized,
             B::InvalidConfig(m) => Self::BadRequest(m),
-            B::InvalidUnsealKey(_) | B::InvalidUnsealKeys => Self::BadRequest(e.to_string()),
+            B::InvalidUnsealKey(_) | B::InvalidUnsealKeys | B::InvalidSnapshot(_) => Self::BadRequest(e.to_string()),
             B::Storage(s) => Self::from(s),
             other => Self::Internal(other.to_string()),
         }

@@ -19,7 +19,9 @@ mod rotation;
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
 pub use crate::authz::RequestEnv;
 pub use crate::clock::Clock;
-pub use crate::core::{Client, Core, CoreOptions, DevInit, InitOutput, MetricsRenderer, RootCredentials};
+pub use crate::core::{
+    Client, Core, CoreOptions, DevInit, InitOutput, MetricsRenderer, RestoreSummary, RootCredentials,
+};
 pub use crate::error::CoreError;
 pub use crate::rotation::{MAX_CONCURRENT as MAX_CONCURRENT_ROTATIONS, RotationStats};
 pub use coffer_audit;
@@ -27,6 +29,7 @@ pub use coffer_barrier::SealStatus;
 pub use coffer_engines::{AwsError, AwsErrorCode, RequestContext};
 pub use coffer_iam;
 pub use coffer_iam::{KeyResolution, Principal, PrincipalKind, ResolvedKey};
+pub use coffer_storage::snapshot::{ByteSource, SnapshotExport};
 
 /// The AWS services Coffer answers on `POST /`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

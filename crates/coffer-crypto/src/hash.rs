@@ -10,6 +10,33 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 over data that arrives in pieces (a snapshot stream): [`Sha256::update`] with each
+/// piece, then [`Sha256::finish`]. The result equals [`sha256`] of the pieces joined.
+pub struct Sha256(digest::Context);
+
+impl Sha256 {
+    pub fn new() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        let d = self.0.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha256(data))
@@ -56,6 +83,11 @@ mod tests {
             hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        let mut h = Sha256::new();
+        h.update(b"ab");
+        h.update(b"");
+        h.update(b"c");
+        assert_eq!(h.finish(), sha256(b"abc"));
         // The same vector through a key that is set up once and used twice.
         let key = HmacSha256Key::new(b"Jefe");
         for _ in 0..2 {

@@ -5,8 +5,8 @@
 //! injected failure is `StorageError::Backend("injected fault")` and reaches the inner backend
 //! not at all, so a failed `batch` writes nothing. Operations are counted either way.
 //!
-//! Reads are `get`, `list` and `scan`; writes are `put`, `delete` and `batch` (one operation
-//! per batch, however many keys it holds).
+//! Reads are `get`, `list`, `scan` and `snapshot`; writes are `put`, `delete`, `batch` and
+//! `restore` (one operation per batch or restore, however many keys it holds).
 //!
 //! [`FailingStorage`] is the same idea one layer up, on the plaintext `Storage` engines see.
 
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::{PhysicalBackend, PhysicalWrite, Result, StorageError};
+use crate::{EntryStream, PhysicalBackend, PhysicalWrite, Result, Snapshot, StorageError};
 
 /// The message of every injected failure.
 pub const INJECTED: &str = "injected fault";
@@ -159,6 +159,18 @@ impl PhysicalBackend for FaultInjector {
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.write_gate(writes.iter().map(|w| w.key.as_str()))?;
         self.inner.batch(writes).await
+    }
+
+    /// One read, however many entries the stream yields.
+    async fn snapshot(&self) -> Result<Snapshot> {
+        self.read_gate()?;
+        self.inner.snapshot().await
+    }
+
+    /// One write; the prefix faults do not apply (the keys are not known up front).
+    async fn restore(&self, source: &mut dyn EntryStream) -> Result<u64> {
+        self.write_gate(std::iter::empty())?;
+        self.inner.restore(source).await
     }
 }
 

@@ -13,11 +13,17 @@
 //! trailing `/` (Vault's `physical.Backend.List` contract). `scan(prefix, after, limit)` returns
 //! full keys under `prefix` recursively, in order, for pagination over large key sets;
 //! `scan_back(prefix, before, limit)` is the same walk in descending order.
+//!
+//! Backups are taken here, below the barrier: [`PhysicalBackend::snapshot`] reads every key
+//! and value (ciphertext, and the barrier's own `core/` records) as of one moment, and
+//! [`PhysicalBackend::restore`] replaces the whole store atomically. [`snapshot`] is the file
+//! format that carries them.
 
 pub mod cache;
 pub mod fault;
 pub mod memory;
 pub mod redb_backend;
+pub mod snapshot;
 pub mod testing;
 pub mod view;
 
@@ -50,6 +56,45 @@ pub struct PhysicalWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// One stored key and its value, as a snapshot carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// Entries of a whole store in ascending key order, a chunk at a time: what
+/// [`PhysicalBackend::snapshot`] yields and [`PhysicalBackend::restore`] consumes.
+#[async_trait]
+pub trait EntryStream: Send {
+    /// The next entries (at least one), or an empty chunk at the end. After an error or the
+    /// end the stream is not called again. A source that checks its input (a snapshot file)
+    /// reports a bad or truncated input as an error at the latest here, instead of the end.
+    async fn next_chunk(&mut self) -> Result<Vec<Entry>>;
+}
+
+/// A consistent copy of a store being read: how many entries it holds and the entries.
+pub struct Snapshot {
+    pub entries: u64,
+    pub stream: Box<dyn EntryStream>,
+}
+
+/// An [`EntryStream`] over entries already in memory, a thousand per chunk.
+pub struct VecEntryStream(std::vec::IntoIter<Entry>);
+
+impl VecEntryStream {
+    pub fn new(entries: Vec<Entry>) -> Self {
+        Self(entries.into_iter())
+    }
+}
+
+#[async_trait]
+impl EntryStream for VecEntryStream {
+    async fn next_chunk(&mut self) -> Result<Vec<Entry>> {
+        Ok(self.0.by_ref().take(1000).collect())
+    }
+}
+
 /// The durable, untrusted, ordered key-value store under the barrier.
 ///
 /// A call that returns `Ok` is durable: after a crash it is visible. `batch` applies all its
@@ -68,6 +113,15 @@ pub trait PhysicalBackend: Send + Sync + 'static {
     async fn scan_back(&self, prefix: &str, before: Option<&str>, limit: usize) -> Result<Vec<String>>;
     /// Applies every write atomically.
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()>;
+    /// Every key and value as of one moment (one read transaction): writes made while the
+    /// stream is read are not in it, and every write made before it began is. Reading it does
+    /// not block writers. Streamed: the store is not copied into memory unless it lives there.
+    async fn snapshot(&self) -> Result<Snapshot>;
+    /// Replaces the whole store with the entries of `source`, atomically: the old contents are
+    /// gone and the new ones are durable when it returns `Ok`, and if `source` fails (or the
+    /// store does), nothing has changed. Returns the number of entries written. Callers must
+    /// keep other writers out meanwhile (the barrier seals first).
+    async fn restore(&self, source: &mut dyn EntryStream) -> Result<u64>;
 }
 
 /// One write in an atomic logical batch: `Some` puts, `None` deletes.

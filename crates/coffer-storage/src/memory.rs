@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use coffer_crypto::SecretBytes;
 use parking_lot::RwLock;
 
-use crate::{PhysicalBackend, PhysicalWrite, Result, Storage, Write};
+use crate::{Entry, EntryStream, PhysicalBackend, PhysicalWrite, Result, Snapshot, Storage, VecEntryStream, Write};
 
 /// Lists the keys one level below `prefix` in a sorted map, directories once with a `/`.
 fn list_level<V>(map: &BTreeMap<String, V>, prefix: &str) -> Vec<String> {
@@ -147,6 +147,39 @@ impl PhysicalBackend for MemoryBackend {
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.map.batch(writes.into_iter().map(|w| (w.key, w.value)));
         Ok(())
+    }
+
+    /// A copy of the map taken under its read lock: the store lives in memory anyway.
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let entries: Vec<Entry> = self
+            .map
+            .map
+            .read()
+            .iter()
+            .map(|(key, value)| Entry {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        Ok(Snapshot {
+            entries: entries.len() as u64,
+            stream: Box::new(VecEntryStream::new(entries)),
+        })
+    }
+
+    /// Builds the new map aside and swaps it in only once `source` has ended well.
+    async fn restore(&self, source: &mut dyn EntryStream) -> Result<u64> {
+        let mut next = BTreeMap::new();
+        loop {
+            let chunk = source.next_chunk().await?;
+            if chunk.is_empty() {
+                break;
+            }
+            next.extend(chunk.into_iter().map(|e| (e.key, e.value)));
+        }
+        let count = next.len() as u64;
+        *self.map.map.write() = next;
+        Ok(count)
     }
 }
 

@@ -25,6 +25,14 @@
 //! `list` and `scan` are range queries over the ordered table. `list` skips over each child
 //! directory with one seek instead of walking every key below it, so listing a level costs
 //! one seek per entry of that level, however many keys the sub-trees hold.
+//!
+//! `snapshot` holds one read transaction (redb's MVCC snapshot) for as long as its stream is
+//! read, and reads it a chunk at a time on the blocking pool; writers go on meanwhile (redb
+//! keeps the pages that snapshot sees until it ends, so the file may grow during a long one).
+//! `restore` empties the table and inserts the entries in one write transaction on a blocking
+//! thread, fed through a channel as they arrive, and commits only once the source has ended
+//! well; redb writes what does not fit its cache to free pages of the file, so a restore does
+//! not hold the whole store in memory, and an abandoned one leaves the file as it was.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -33,10 +41,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::{PhysicalBackend, PhysicalWrite, Result, StorageError};
+use crate::{Entry, EntryStream, PhysicalBackend, PhysicalWrite, Result, Snapshot, StorageError};
 
 /// The single table that holds every key.
 const TABLE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("coffer_kv");
@@ -50,6 +58,10 @@ pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The most callers one group commit takes: bounds a transaction's size when very many
 /// writers queue at once (the rest go into the next group).
 const MAX_GROUP: usize = 1024;
+
+/// A snapshot chunk ends after this many entries or once its values reach [`CHUNK_BYTES`].
+const CHUNK_ENTRIES: usize = 1024;
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// A [`PhysicalBackend`] in a redb file.
 #[derive(Clone)]
@@ -364,6 +376,123 @@ impl PhysicalBackend for RedbBackend {
     async fn batch(&self, writes: Vec<PhysicalWrite>) -> Result<()> {
         self.write(writes).await
     }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let (table, entries) = self
+            .blocking(|db| {
+                let txn = db.begin_read().map_err(backend_err)?;
+                // The table keeps the read transaction (and so its snapshot) alive.
+                let table = txn.open_table(TABLE).map_err(backend_err)?;
+                let entries = table.len().map_err(backend_err)?;
+                Ok((table, entries))
+            })
+            .await?;
+        Ok(Snapshot {
+            entries,
+            stream: Box::new(RedbSnapshot {
+                table: Arc::new(table),
+                after: None,
+            }),
+        })
+    }
+
+    async fn restore(&self, source: &mut dyn EntryStream) -> Result<u64> {
+        let (chunks, received) = tokio::sync::mpsc::channel::<Vec<Entry>>(2);
+        let (commit, commit_received) = oneshot::channel::<()>();
+        let db = Arc::clone(&self.db);
+        let writer = tokio::task::spawn_blocking(move || restore_in_one_transaction(&db, received, commit_received));
+        let fed: Result<()> = async {
+            loop {
+                let chunk = source.next_chunk().await?;
+                // A closed channel means the transaction failed: its error is returned below.
+                if chunk.is_empty() || chunks.send(chunk).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        drop(chunks);
+        if fed.is_ok() {
+            let _ = commit.send(());
+        } else {
+            // Dropping `commit` unsent aborts the transaction.
+            drop(commit);
+        }
+        let written = writer
+            .await
+            .map_err(|e| StorageError::Backend(format!("redb task failed: {e}")))?;
+        fed?;
+        written
+    }
+}
+
+/// The stream of a redb snapshot: pages through the table of one read transaction.
+struct RedbSnapshot {
+    table: Arc<ReadOnlyTable<&'static str, &'static [u8]>>,
+    /// The last key returned; `None` before the first chunk.
+    after: Option<String>,
+}
+
+#[async_trait]
+impl EntryStream for RedbSnapshot {
+    async fn next_chunk(&mut self) -> Result<Vec<Entry>> {
+        let table = Arc::clone(&self.table);
+        let after = self.after.take();
+        let chunk = tokio::task::spawn_blocking(move || -> Result<Vec<Entry>> {
+            let lower = match &after {
+                Some(a) => Bound::Excluded(a.as_str()),
+                None => Bound::Unbounded,
+            };
+            let range = table.range::<&str>((lower, Bound::Unbounded)).map_err(backend_err)?;
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            for entry in range {
+                let (key, value) = entry.map_err(backend_err)?;
+                let value = value.value().to_vec();
+                bytes += value.len();
+                out.push(Entry {
+                    key: key.value().to_string(),
+                    value,
+                });
+                if out.len() >= CHUNK_ENTRIES || bytes >= CHUNK_BYTES {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(format!("redb task failed: {e}")))??;
+        self.after = chunk.last().map(|e| e.key.clone());
+        Ok(chunk)
+    }
+}
+
+/// Replaces the table's contents with the chunks received, in one write transaction that is
+/// committed only when `commit` arrives (the source ended well); otherwise it is dropped,
+/// which aborts it.
+fn restore_in_one_transaction(
+    db: &Database,
+    mut chunks: tokio::sync::mpsc::Receiver<Vec<Entry>>,
+    commit: oneshot::Receiver<()>,
+) -> Result<u64> {
+    let txn = begin_write(db)?;
+    txn.delete_table(TABLE).map_err(backend_err)?;
+    let written = {
+        let mut table = txn.open_table(TABLE).map_err(backend_err)?;
+        while let Some(chunk) = chunks.blocking_recv() {
+            for e in chunk {
+                table.insert(e.key.as_str(), e.value.as_slice()).map_err(backend_err)?;
+            }
+        }
+        table.len().map_err(backend_err)?
+    };
+    if commit.blocking_recv().is_err() {
+        return Err(StorageError::Backend(
+            "restore abandoned: its source failed; nothing was changed".to_string(),
+        ));
+    }
+    txn.commit().map_err(backend_err)?;
+    Ok(written)
 }
 
 /// Begins a write transaction that is durable on commit.

@@ -3,7 +3,9 @@
 //! [`exercise_backend`] drives a [`PhysicalBackend`] and [`exercise_storage`] a plaintext
 //! [`Storage`] through the same scenario: get, put, overwrite, delete, one-level `list`,
 //! paginated `scan` and `scan_back`, atomic `batch`, empty and 1 MiB values and non-ASCII keys. Both expect an
-//! empty store (for a barrier: no user data yet) and leave it empty again.
+//! empty store (for a barrier: no user data yet) and leave it empty again. A physical backend
+//! also goes through `snapshot` (a consistent view while writes go on) and `restore` (all or
+//! nothing when its source fails).
 //!
 //! This is test support: a failed check panics with a message naming the implementation, the
 //! step and what differed, the way `assert!` does in a test.
@@ -12,11 +14,12 @@
 use async_trait::async_trait;
 use coffer_crypto::SecretBytes;
 
-use crate::{PhysicalBackend, PhysicalWrite, Result, Storage, Write};
+use crate::{Entry, EntryStream, PhysicalBackend, PhysicalWrite, Result, Storage, StorageError, VecEntryStream, Write};
 
 /// Runs the conformance suite against an empty physical backend.
 pub async fn exercise_backend(backend: &dyn PhysicalBackend) {
     run(&Physical(backend), "physical backend").await;
+    snapshot_and_restore(backend, "physical backend").await;
 }
 
 /// Runs the conformance suite against an empty plaintext storage.
@@ -459,6 +462,128 @@ async fn run(kv: &dyn Kv, what: &str) {
         what,
         "scan at the end",
         ok!(what, "scan", kv.scan("", None, 100).await),
+        Vec::<String>::new()
+    );
+}
+
+/// Yields one chunk, then fails: a snapshot that turns out bad halfway.
+struct FailsAfterOneChunk(Option<Vec<Entry>>);
+
+#[async_trait]
+impl EntryStream for FailsAfterOneChunk {
+    async fn next_chunk(&mut self) -> Result<Vec<Entry>> {
+        match self.0.take() {
+            Some(chunk) => Ok(chunk),
+            None => Err(StorageError::Corrupt("snapshot: injected".into())),
+        }
+    }
+}
+
+fn entry(key: &str, value: &[u8]) -> Entry {
+    Entry {
+        key: key.to_string(),
+        value: value.to_vec(),
+    }
+}
+
+/// Every entry of a snapshot stream, checking it is in ascending key order.
+async fn drain(stream: &mut dyn EntryStream, what: &str) -> Vec<Entry> {
+    let mut all: Vec<Entry> = Vec::new();
+    loop {
+        let chunk = ok!(what, "snapshot chunk", stream.next_chunk().await);
+        if chunk.is_empty() {
+            break;
+        }
+        all.extend(chunk);
+    }
+    if all.windows(2).any(|w| w[0].key >= w[1].key) {
+        panic!("{what}: snapshot entries are not in ascending key order");
+    }
+    all
+}
+
+async fn snapshot_and_restore(backend: &dyn PhysicalBackend, what: &str) {
+    let before = vec![entry("a", b"1"), entry("b/c", b""), entry("d", b"4")];
+    for e in &before {
+        ok!(what, "put", backend.put(&e.key, e.value.clone()).await);
+    }
+    let mut snap = ok!(what, "snapshot", backend.snapshot().await);
+    check_eq!(what, "snapshot entry count", snap.entries, 3);
+    // Writes after the snapshot began are not in it.
+    ok!(
+        what,
+        "overwrite during snapshot",
+        backend.put("a", b"new".to_vec()).await
+    );
+    ok!(what, "put during snapshot", backend.put("e", b"5".to_vec()).await);
+    ok!(what, "delete during snapshot", backend.delete("d").await);
+    check_eq!(
+        what,
+        "snapshot contents",
+        drain(snap.stream.as_mut(), what).await,
+        before
+    );
+
+    // A source that fails halfway changes nothing.
+    let mut failing = FailsAfterOneChunk(Some(vec![entry("x", b"partial")]));
+    if backend.restore(&mut failing).await.is_ok() {
+        panic!("{what}: a restore whose source failed succeeded");
+    }
+    check_eq!(
+        what,
+        "store after a failed restore",
+        ok!(what, "scan", backend.scan("", None, 100).await),
+        strings(&["a", "b/c", "e"])
+    );
+    check_eq!(
+        what,
+        "value after a failed restore",
+        ok!(what, "get", backend.get("a").await),
+        Some(b"new".to_vec())
+    );
+
+    // A good source replaces everything.
+    let replacement = vec![entry("x/1", b"one"), entry("y", b"two")];
+    let mut source = VecEntryStream::new(replacement.clone());
+    check_eq!(
+        what,
+        "restored count",
+        ok!(what, "restore", backend.restore(&mut source).await),
+        2
+    );
+    check_eq!(
+        what,
+        "store after restore",
+        ok!(what, "scan", backend.scan("", None, 100).await),
+        strings(&["x/1", "y"])
+    );
+    check_eq!(
+        what,
+        "list after restore",
+        ok!(what, "list", backend.list("").await),
+        strings(&["x/", "y"])
+    );
+    let mut snap = ok!(what, "snapshot after restore", backend.snapshot().await);
+    check_eq!(
+        what,
+        "snapshot after restore",
+        drain(snap.stream.as_mut(), what).await,
+        replacement
+    );
+    drop(snap);
+
+    // Restoring nothing empties the store.
+    let mut empty = VecEntryStream::new(Vec::new());
+    check_eq!(
+        what,
+        "restore of nothing",
+        ok!(what, "restore", backend.restore(&mut empty).await),
+        0
+    );
+    check_eq!(
+        what,
+        "store after restoring nothing",
+        ok!(what, "scan", backend.scan("", None, 100).await),
         Vec::<String>::new()
     );
 }

@@ -327,6 +327,33 @@ pub enum OperatorCommand {
     /// Manages accounts (needs the root token).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Backs up and restores the whole store (Vault's `sys/storage/raft/snapshot` API).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotCommand {
+    /// Saves a consistent snapshot of the whole store to FILE (root token, unsealed server),
+    /// while the server keeps serving. It stays encrypted: restoring it needs this server's
+    /// unseal keys. Prints its entries, bytes and SHA-256 checksum.
+    Save {
+        #[command(flatten)]
+        client: ClientArgs,
+        file: PathBuf,
+    },
+    /// Checks FILE, then replaces the server's whole store with it. A server that was never
+    /// initialized takes it without a token; an initialized one only with --force and the
+    /// root token. Afterwards the server is sealed: unseal it with the unseal keys of the
+    /// server the snapshot was taken from.
+    Restore {
+        #[command(flatten)]
+        client: ClientArgs,
+        file: PathBuf,
+        /// Replace an initialized server's data (`sys/storage/raft/snapshot-force`).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -12,6 +12,7 @@ mod listener;
 mod operator;
 mod rotation_cmd;
 mod server;
+mod snapshot_cmd;
 
 use clap::Parser;
 

@@ -40,6 +40,7 @@ pub async fn run(cmd: OperatorCommand) -> anyhow::Result<u8> {
             println!("Rotated the encryption key: new writes use key term {term}; older data stays readable.");
             Ok(0)
         }
+        OperatorCommand::Snapshot(cmd) => crate::snapshot_cmd::run(cmd).await,
         OperatorCommand::Account(AccountCommand::Create { client, json }) => {
             let c = Client::new(&client)?;
             let r = c.send(reqwest::Method::POST, "sys/coffer/accounts", None, true).await?;
@@ -87,35 +88,57 @@ impl Client {
         body: Option<Value>,
         auth: bool,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}/v1/{path}", self.base);
+        let url = self.url(path);
         let mut req = self.http.request(method, &url);
         if auth {
-            let Some(t) = &self.token else {
-                bail!("this command needs the root token: pass --token or set COFFER_TOKEN");
-            };
-            req = req.header("X-Vault-Token", t);
+            req = req.header("X-Vault-Token", self.required_token()?);
         }
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.map_err(|e| unreachable(&url, e))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let v: Value = if text.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&text).unwrap_or(json!({}))
-        };
-        if !status.is_success() {
-            let msgs = v
-                .get("errors")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default();
-            bail!("{url}: {status}: {msgs}");
-        }
-        Ok(v)
+        json_answer(&url, resp).await
     }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/v1/{path}", self.base)
+    }
+
+    /// A request to `/v1/{path}` that carries the token when there is one.
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => req.header("X-Vault-Token", t),
+            None => req,
+        }
+    }
+
+    pub(crate) fn required_token(&self) -> anyhow::Result<&str> {
+        match &self.token {
+            Some(t) => Ok(t),
+            None => bail!("this command needs the root token: pass --token or set COFFER_TOKEN"),
+        }
+    }
+}
+
+/// The JSON of a response, or an error with its status and the `{"errors": [...]}` messages.
+pub(crate) async fn json_answer(url: &str, resp: reqwest::Response) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let v: Value = if text.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(&text).unwrap_or(json!({}))
+    };
+    if !status.is_success() {
+        let msgs = v
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+            .unwrap_or_default();
+        bail!("{url}: {status}: {msgs}");
+    }
+    Ok(v)
 }
 
 async fn init(args: &ClientArgs, shares: u8, threshold: u8, as_json: bool) -> anyhow::Result<u8> {

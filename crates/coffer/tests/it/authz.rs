@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use crate::support::{Raw, start_dev};
 
 /// Credentials to sign with (a session token for assumed roles).
-struct Creds {
-    akid: String,
-    secret: String,
-    token: Option<String>,
+pub(crate) struct Creds {
+    pub(crate) akid: String,
+    pub(crate) secret: String,
+    pub(crate) token: Option<String>,
 }
 
-fn root(c: &DevCredentials) -> Creds {
+pub(crate) fn root(c: &DevCredentials) -> Creds {
     Creds {
         akid: c.access_key_id.clone(),
         secret: c.secret_access_key.clone(),
@@ -26,7 +26,7 @@ fn root(c: &DevCredentials) -> Creds {
 }
 
 /// A signed `POST /`: JSON with `X-Amz-Target` when `target` is given, else a form (Query).
-async fn post(endpoint: &str, creds: &Creds, service: &str, target: Option<&str>, body: &str) -> Raw {
+pub(crate) async fn post(endpoint: &str, creds: &Creds, service: &str, target: Option<&str>, body: &str) -> Raw {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
@@ -97,7 +97,7 @@ async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
 }
 
 /// An IAM or STS action (Query protocol).
-async fn query(c: &DevCredentials, creds: &Creds, service: &str, params: &[(&str, &str)]) -> Raw {
+pub(crate) async fn query(c: &DevCredentials, creds: &Creds, service: &str, params: &[(&str, &str)]) -> Raw {
     let version = if service == "sts" { "2011-06-15" } else { "2010-05-08" };
     let form: Vec<String> = params
         .iter()
@@ -117,7 +117,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn xml_tag(text: &str, tag: &str) -> String {
+pub(crate) fn xml_tag(text: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     let start = text.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {text}")) + open.len();
     let end = text[start..].find(&format!("</{tag}>")).unwrap() + start;
@@ -125,7 +125,7 @@ fn xml_tag(text: &str, tag: &str) -> String {
 }
 
 /// Creates user `name` with inline policy `policy` and returns its access key.
-async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Creds {
+pub(crate) async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Creds {
     let r = root(c);
     let out = query(c, &r, "iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
     assert_eq!(out.status, 200, "{}", out.text);
@@ -162,11 +162,11 @@ async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
     out.body["ARN"].as_str().unwrap().to_string()
 }
 
-fn allow(action: &str, resource: &str) -> Value {
+pub(crate) fn allow(action: &str, resource: &str) -> Value {
     json!({"Effect": "Allow", "Action": action, "Resource": resource})
 }
 
-fn policy(statements: Vec<Value>) -> Value {
+pub(crate) fn policy(statements: Vec<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 

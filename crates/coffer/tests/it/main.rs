@@ -16,5 +16,6 @@ mod production;
 mod rotation;
 mod rotation_db;
 mod secrets_manager;
+mod snapshot;
 mod ssm;
 mod wire_errors;

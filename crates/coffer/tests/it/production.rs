@@ -42,7 +42,7 @@ impl Prod {
         }
     }
 
-    fn plaintext() -> Self {
+    pub(crate) fn plaintext() -> Self {
         Self::new("dangerous_plaintext_http = true")
     }
 
@@ -80,6 +80,7 @@ impl Prod {
 
 pub(crate) struct Init {
     pub(crate) keys: Vec<String>,
+    pub(crate) account_id: String,
     pub(crate) akid: String,
     pub(crate) secret: String,
     pub(crate) token: String,
@@ -96,6 +97,7 @@ pub(crate) fn init(prod: &Prod, shares: &str, threshold: &str) -> Init {
             .iter()
             .map(|k| k.as_str().unwrap().to_string())
             .collect(),
+        account_id: v["account_id"].as_str().unwrap().to_string(),
         akid: v["root_access_key_id"].as_str().unwrap().to_string(),
         secret: v["root_secret_access_key"].as_str().unwrap().to_string(),
         token: v["root_token"].as_str().unwrap().to_string(),
