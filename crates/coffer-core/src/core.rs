@@ -127,6 +127,8 @@ pub struct Core {
     /// Renders the process's metrics in Prometheus text (set by the binary, which owns the
     /// recorder); `/metrics` and `sys/metrics` serve it.
     metrics: std::sync::OnceLock<MetricsRenderer>,
+    /// Held from a key share's submission until the devices are open (see [`Core::unseal`]).
+    unsealing: tokio::sync::Mutex<()>,
 }
 
 /// Renders the metrics registry in the Prometheus text format.
@@ -174,6 +176,7 @@ impl Core {
                 clock: Clock::default(),
                 options,
                 metrics: std::sync::OnceLock::new(),
+                unsealing: tokio::sync::Mutex::new(()),
             }
         })
     }
@@ -297,6 +300,9 @@ impl Core {
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::NotInitialized);
         }
+        // One unseal at a time: two shares reaching the threshold together must not both
+        // open the audit devices (the second opening would drop the first one's writers).
+        let _unsealing = self.unsealing.lock().await;
         let was_sealed = self.barrier.is_sealed();
         let submitted = self
             .barrier
