@@ -303,7 +303,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     );
     listener::raise_open_file_limit(&cfg.limits);
     let tls = match &cfg.transport {
-        Transport::Tls { cert, key } => Some(listener::tls_acceptor(cert, key)?),
+        Transport::Tls { cert, key } => Some(listener::TlsCerts::load(cert, key)?),
         Transport::DangerousPlaintext => None,
     };
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
@@ -343,6 +343,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
     core.spawn_background();
+    listener::reload_on_sighup(tls.clone(), core.clone())?;
     let router = app(core, tls.is_some(), &cfg.limits);
     listener::serve(tcp, tls, router, &cfg.limits).await
 }

@@ -16,5 +16,6 @@ mod production;
 mod rotation;
 mod rotation_db;
 mod secrets_manager;
+mod security;
 mod ssm;
 mod wire_errors;
