@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use crate::support::{Raw, start_dev};
 
 /// Credentials to sign with (a session token for assumed roles).
-struct Creds {
-    akid: String,
-    secret: String,
-    token: Option<String>,
+pub(crate) struct Creds {
+    pub(crate) akid: String,
+    pub(crate) secret: String,
+    pub(crate) token: Option<String>,
 }
 
-fn root(c: &DevCredentials) -> Creds {
+pub(crate) fn root(c: &DevCredentials) -> Creds {
     Creds {
         akid: c.access_key_id.clone(),
         secret: c.secret_access_key.clone(),
@@ -26,7 +26,7 @@ fn root(c: &DevCredentials) -> Creds {
 }
 
 /// A signed `POST /`: JSON with `X-Amz-Target` when `target` is given, else a form (Query).
-async fn post(endpoint: &str, creds: &Creds, service: &str, target: Option<&str>, body: &str) -> Raw {
+pub(crate) async fn post(endpoint: &str, creds: &Creds, service: &str, target: Option<&str>, body: &str) -> Raw {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
@@ -74,7 +74,7 @@ async fn post(endpoint: &str, creds: &Creds, service: &str, target: Option<&str>
     Raw { status, body, text }
 }
 
-async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
+pub(crate) async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     post(
         &c.endpoint,
         creds,
@@ -85,7 +85,7 @@ async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     .await
 }
 
-async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
+pub(crate) async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     post(
         &c.endpoint,
         creds,
@@ -97,7 +97,7 @@ async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
 }
 
 /// An IAM or STS action (Query protocol).
-async fn query(c: &DevCredentials, creds: &Creds, service: &str, params: &[(&str, &str)]) -> Raw {
+pub(crate) async fn query(c: &DevCredentials, creds: &Creds, service: &str, params: &[(&str, &str)]) -> Raw {
     let version = if service == "sts" { "2011-06-15" } else { "2010-05-08" };
     let form: Vec<String> = params
         .iter()
@@ -108,7 +108,7 @@ async fn query(c: &DevCredentials, creds: &Creds, service: &str, params: &[(&str
 }
 
 /// Form (percent) encoding of one key or value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -117,7 +117,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn xml_tag(text: &str, tag: &str) -> String {
+pub(crate) fn xml_tag(text: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
     let start = text.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {text}")) + open.len();
     let end = text[start..].find(&format!("</{tag}>")).unwrap() + start;
@@ -125,14 +125,18 @@ fn xml_tag(text: &str, tag: &str) -> String {
 }
 
 /// Creates user `name` with inline policy `policy` and returns its access key.
-async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Creds {
-    let r = root(c);
-    let out = query(c, &r, "iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
+pub(crate) async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Creds {
+    user_with_policy_as(c, &root(c), name, policy).await
+}
+
+/// [`user_with_policy`] in the account of `admin` (a root key).
+pub(crate) async fn user_with_policy_as(c: &DevCredentials, r: &Creds, name: &str, policy: Value) -> Creds {
+    let out = query(c, r, "iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
     assert_eq!(out.status, 200, "{}", out.text);
     let doc = policy.to_string();
     let out = query(
         c,
-        &r,
+        r,
         "iam",
         &[
             ("Action", "PutUserPolicy"),
@@ -143,7 +147,7 @@ async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Cred
     )
     .await;
     assert_eq!(out.status, 200, "{}", out.text);
-    let out = query(c, &r, "iam", &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+    let out = query(c, r, "iam", &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
     assert_eq!(out.status, 200, "{}", out.text);
     Creds {
         akid: xml_tag(&out.text, "AccessKeyId"),
@@ -152,7 +156,26 @@ async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Cred
     }
 }
 
-async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
+/// A second account, made with the operator CLI (root token): its id and root key, as JSON.
+pub(crate) fn create_account(c: &DevCredentials) -> Value {
+    let out = std::process::Command::new(crate::support::bin())
+        .args([
+            "operator",
+            "account",
+            "create",
+            "--json",
+            "--address",
+            &c.endpoint,
+            "--token",
+            &c.root_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub(crate) async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
     let mut body = json!({"Name": name, "SecretString": format!("value-of-{name}")});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
@@ -162,15 +185,15 @@ async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
     out.body["ARN"].as_str().unwrap().to_string()
 }
 
-fn allow(action: &str, resource: &str) -> Value {
+pub(crate) fn allow(action: &str, resource: &str) -> Value {
     json!({"Effect": "Allow", "Action": action, "Resource": resource})
 }
 
-fn policy(statements: Vec<Value>) -> Value {
+pub(crate) fn policy(statements: Vec<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-fn assert_denied(out: &Raw, action: &str) {
+pub(crate) fn assert_denied(out: &Raw, action: &str) {
     assert_eq!(out.status, 400, "{}", out.text);
     assert_eq!(out.body["__type"], "AccessDeniedException", "{}", out.text);
     let msg = out.body["message"]
@@ -506,22 +529,7 @@ async fn assumed_role_sessions_have_the_role_permissions_and_expire() {
 async fn two_accounts_are_isolated_unless_a_resource_policy_grants() {
     let (_p, c) = start_dev(&[]);
     let arn = create_secret(&c, "team-a/secret", json!({})).await;
-    // A second account, made with the operator CLI (root token).
-    let out = std::process::Command::new(crate::support::bin())
-        .args([
-            "operator",
-            "account",
-            "create",
-            "--json",
-            "--address",
-            &c.endpoint,
-            "--token",
-            &c.root_token,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created = create_account(&c);
     let b_account = created["account_id"].as_str().unwrap().to_string();
     assert_ne!(b_account, c.account_id);
     let b = Creds {
