@@ -1077,3 +1077,38 @@ async fn vault_path_traversal_reaches_no_other_route() {
     let out = post("/v1/sys/seal").await;
     assert_eq!(out.status, 204, "{}", out.text);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Constant-time comparisons: where secrets are compared, they go through `subtle` (or a
+// lookup by hash); this guard fails when a plain `==`/`!=` appears on a line that names one.
+
+#[test]
+fn secrets_are_never_compared_with_eq() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // (file, words that name a secret value compared there)
+    let places: &[(&str, &[&str])] = &[
+        ("coffer-sigv4/src/verify.rs", &["signature", "expected", "provided"]),
+        ("coffer-audit/src/verify.rs", &[".mac", "mac("]),
+        ("coffer-audit/src/chain.rs", &[".mac", "mac("]),
+        ("coffer-iam/src/keys.rs", &["token_sha256", "secret_access_key"]),
+        ("coffer-barrier/src/barrier.rs", &["share", "root_key"]),
+        ("coffer-core/src/identity.rs", &["token"]),
+    ];
+    let mut found = Vec::new();
+    for (file, words) in places {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let compares = code.contains(" == ") || code.contains(" != ");
+            let public = code.contains("len()") || code.contains("threshold");
+            if compares && words.iter().any(|w| code.contains(w)) && !public {
+                found.push(format!("{file}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "secrets compared with ==/!= (use subtle):\n{}",
+        found.join("\n")
+    );
+}
