@@ -189,13 +189,16 @@ async fn handle(
     labels(err.as_ref().map(|(c, _)| *c)).on(response)
 }
 
-/// The request's `X-Amz-Target` (empty if none).
+/// The request's `X-Amz-Target` (empty if none). Sent twice, it is both values joined by `,`,
+/// as the signature covers it: no operation has that name, so the request is refused rather
+/// than dispatched on one copy while the other was what a proxy or log looked at.
 pub(crate) fn amz_target(headers: &HeaderMap) -> String {
-    headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
+    let values: Vec<&str> = headers
+        .get_all("x-amz-target")
+        .iter()
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    values.join(",")
 }
 
 /// Whether the body is form-encoded (the Query protocol, when there is no target).

@@ -151,7 +151,9 @@ async fn respond(
 fn sigv4_code(e: &SigV4Error) -> (&'static str, StatusCode) {
     match e {
         SigV4Error::MissingAuthenticationToken => ("MissingAuthenticationToken", StatusCode::FORBIDDEN),
-        SigV4Error::IncompleteSignature(_) => ("IncompleteSignature", StatusCode::BAD_REQUEST),
+        SigV4Error::IncompleteSignature(_) | SigV4Error::TwoAuthMechanisms => {
+            ("IncompleteSignature", StatusCode::BAD_REQUEST)
+        }
         SigV4Error::UnrecognizedClient => ("InvalidClientTokenId", StatusCode::FORBIDDEN),
         _ => ("SignatureDoesNotMatch", StatusCode::FORBIDDEN),
     }

@@ -59,6 +59,13 @@ impl ChainKey {
     pub(crate) fn mac(&self, hash: &[u8; 32]) -> [u8; 32] {
         self.hmac.sign(hash)
     }
+
+    /// Whether `mac` is the MAC of `hash`, compared in constant time (a verifier that answers
+    /// for many candidate lines must not tell how many leading bytes of a forged MAC were
+    /// right).
+    pub(crate) fn verifies(&self, hash: &[u8; 32], mac: &[u8; 32]) -> bool {
+        coffer_crypto::hash::ct_eq(&self.mac(hash), mac)
+    }
 }
 
 impl std::fmt::Debug for ChainKey {

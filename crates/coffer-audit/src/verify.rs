@@ -298,7 +298,7 @@ impl Verifier<'_> {
             return;
         }
         if let Some(key) = self.options.key
-            && key.mac(&s.hash) != s.mac
+            && !key.verifies(&s.hash, &s.mac)
         {
             self.problem(file.clone(), line, Some(s.seq), ProblemKind::NotAuthentic);
         }

@@ -569,11 +569,22 @@ impl Core {
                         names.push(String::new());
                     }
                     for n in names {
-                        checks.push(Check::new(
-                            spec.action,
-                            rt.arn("aws", &ctx.region, account, &n),
-                            account,
-                        ));
+                        // The parameter the engine will act on, not the text as sent.
+                        let arn = coffer_ssm::authz_parameter_arn(ctx, &n)
+                            .unwrap_or_else(|| rt.arn("aws", &ctx.region, account, &n));
+                        checks.push(Check::new(spec.action, arn, account));
+                        // A Secrets Manager reference reads the secret: that needs what
+                        // GetSecretValue needs.
+                        if let Some(id) = coffer_ssm::referenced_secret(&n)
+                            && matches!(operation, "GetParameter" | "GetParameters")
+                        {
+                            let facts = self.secret_facts(ctx, &id).await;
+                            let input = serde_json::json!({ "SecretId": id });
+                            checks.push(self.secret_check("secretsmanager:GetSecretValue", &facts, &input, account));
+                            if let Some(key_id) = &facts.kms_key_id {
+                                checks.push(self.decrypt_via_secrets(ctx, key_id, &facts.arn).await);
+                            }
+                        }
                     }
                 }
                 ResourceType::Alias => {

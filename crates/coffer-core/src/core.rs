@@ -508,6 +508,21 @@ impl Core {
         Ok((account_id, akid, secret))
     }
 
+    /// Records a configuration reload (SIGHUP) as a `ConfigReload` operator event: what was
+    /// reloaded (`component`) and its outcome (`Ok` details, or the error). A reload is not
+    /// refused for want of an audit device: a failure to record it is logged.
+    pub async fn config_reloaded(&self, component: &str, outcome: Result<Value, String>) {
+        let (mut details, error) = match outcome {
+            Ok(details) => (details, None),
+            Err(message) => (serde_json::json!({}), Some(("ConfigReloadFailed", message))),
+        };
+        if let Some(map) = details.as_object_mut() {
+            map.insert("component".into(), Value::String(component.to_string()));
+        }
+        let event = self.op_event("ConfigReload", &Client::default(), None, details, error);
+        self.record_operator(event).await;
+    }
+
     /// Adds a new barrier key term; new writes use it, old data stays readable.
     pub async fn rotate(&self, token: Option<&str>, client: &Client) -> Result<u32, CoreError> {
         let entry = self.require_root_token(token).await?;

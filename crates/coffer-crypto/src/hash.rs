@@ -42,6 +42,13 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha256(data))
 }
 
+/// Compares two byte strings in time that depends on their lengths only (for MACs, digests
+/// of secrets and other values an attacker must not learn byte by byte through timing).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
+}
+
 /// HMAC-SHA256 of `data` under `key`. Sets the key up on every call: for many MACs under
 /// one key, build an [`HmacSha256Key`] once.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {

@@ -57,7 +57,9 @@ pub(crate) fn is_key_id(s: &str) -> bool {
 pub(crate) fn parse_key_ref(s: &str) -> Result<KeyRef, AwsError> {
     if let Some(rest) = s.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        if parts.len() == 5 && parts[1] == "kms" {
+        // Every Coffer key and alias ARN is in the `aws` partition (model::key_arn): an
+        // `aws-cn`/`aws-us-gov` ARN names a key that is not here.
+        if parts.len() == 5 && parts[0] == "aws" && parts[1] == "kms" {
             let (region, account, resource) = (parts[2], parts[3], parts[4]);
             if let Some(id) = resource.strip_prefix("key/") {
                 return Ok(KeyRef::Key {

@@ -90,10 +90,32 @@ impl AuthHeader {
     }
 }
 
+/// Headers that, when present, must be among the signed headers: each changes what the request
+/// does (`x-amz-target`: the operation) or who makes it (`x-amz-security-token`: the session),
+/// so an unsigned one could be swapped by anyone on the path without breaking the signature.
+pub const MUST_BE_SIGNED: &[&str] = &["x-amz-target", "x-amz-security-token"];
+
+/// All values of header `name`, joined by `,` as the canonical request joins them (a header
+/// sent twice is read as the signature covers it, never as its first copy alone).
+fn joined(headers: &HeaderMap, name: impl http::header::AsHeaderName + Copy) -> Option<String> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut out = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for v in values {
+        out.push(',');
+        out.push_str(&String::from_utf8_lossy(v.as_bytes()));
+    }
+    Some(out)
+}
+
 /// Parses and structurally validates the `Authorization` header and the date header.
+///
+/// A header sent more than once is read as all its values joined by `,` (as the canonical
+/// request has it): two `Authorization` headers make one malformed header, two dates one
+/// malformed date.
 pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error> {
-    let raw = match headers.get(http::header::AUTHORIZATION) {
-        Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    let raw = match joined(headers, &http::header::AUTHORIZATION) {
+        Some(v) => v,
         None => return Err(SigV4Error::MissingAuthenticationToken),
     };
     let trimmed = raw.trim();
@@ -128,7 +150,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
         }
     }
 
-    let date_header = headers.get("x-amz-date").or_else(|| headers.get(http::header::DATE));
+    let date_header = joined(headers, "x-amz-date").or_else(|| joined(headers, &http::header::DATE));
 
     let mut missing = String::new();
     if credential.is_none() {
@@ -152,7 +174,7 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
         return Err(SigV4Error::IncompleteSignature(format!("{missing}Authorization={raw}")));
     };
 
-    let amz_date = String::from_utf8_lossy(date_header.as_bytes()).into_owned();
+    let amz_date = date_header;
     let timestamp = parse_amz_date(&amz_date).ok_or_else(|| {
         SigV4Error::IncompleteSignature(format!(
             "Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See \
@@ -167,6 +189,11 @@ pub fn parse_authorization(headers: &HeaderMap) -> Result<AuthHeader, SigV4Error
         .collect();
     if !signed_headers.iter().any(|h| h == "host") {
         return Err(SigV4Error::HostNotSigned);
+    }
+    for name in MUST_BE_SIGNED {
+        if headers.contains_key(*name) && !signed_headers.iter().any(|h| h == name) {
+            return Err(SigV4Error::HeaderNotSigned(name));
+        }
     }
 
     if algorithm != ALGORITHM {

@@ -55,6 +55,19 @@ pub enum SigV4Error {
     #[error("'Host' must be a 'SignedHeader' in the AWS Authorization.")]
     HostNotSigned,
 
+    /// A header that changes what the request does or who makes it (`x-amz-target`,
+    /// `x-amz-security-token`) is present but not signed.
+    #[error("'{}' must be a 'SignedHeader' in the AWS Authorization.", display_name(.0))]
+    HeaderNotSigned(&'static str),
+
+    /// The request carries both an `Authorization` header and query-string authentication
+    /// (`X-Amz-Signature`, `X-Amz-Credential` or `X-Amz-Algorithm`).
+    #[error(
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature \
+         query string parameter or the Authorization header should be specified"
+    )]
+    TwoAuthMechanisms,
+
     /// The credential scope is wrong (region, service, terminator or date); the message
     /// lists every problem, in AWS's words.
     #[error("{0}")]
@@ -79,10 +92,11 @@ impl SigV4Error {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
-            Self::IncompleteSignature(_) => "IncompleteSignatureException",
+            Self::IncompleteSignature(_) | Self::TwoAuthMechanisms => "IncompleteSignatureException",
             Self::SignatureExpired { .. }
             | Self::SignatureNotYetCurrent { .. }
             | Self::HostNotSigned
+            | Self::HeaderNotSigned(_)
             | Self::InvalidScope(_)
             | Self::SignatureMismatch => "InvalidSignatureException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
@@ -98,6 +112,20 @@ impl SigV4Error {
     pub fn http_status(&self) -> u16 {
         400
     }
+}
+
+/// A signed header's name as AWS spells it in messages (`X-Amz-Target`).
+fn display_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Formats a timestamp as ISO 8601 basic (`yyyymmddThhmmssZ`), in UTC.

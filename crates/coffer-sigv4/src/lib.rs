@@ -14,7 +14,7 @@ mod canonical;
 mod error;
 mod verify;
 
-pub use auth::{ALGORITHM, AuthHeader, Credential, MAX_SKEW, TERMINATOR, parse_authorization};
+pub use auth::{ALGORITHM, AuthHeader, Credential, MAX_SKEW, MUST_BE_SIGNED, TERMINATOR, parse_authorization};
 pub use cache::{DEFAULT_MAX_ENTRIES, SigningKeyCache, derive_signing_key};
 pub use error::SigV4Error;
 pub use verify::{SignedRequest, verify};

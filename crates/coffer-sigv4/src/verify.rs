@@ -26,6 +26,18 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
+/// Whether the query string carries SigV4 query authentication (a presigned URL's
+/// `X-Amz-Signature`, `X-Amz-Credential` or `X-Amz-Algorithm`): with an `Authorization` header
+/// too, which of the two the server checks would be a guess, so such a request is refused.
+fn has_query_auth(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        ["X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"]
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p))
+    })
+}
+
 /// Verifies `req` against `auth` (from [`crate::parse_authorization`] on the same headers)
 /// with the caller-supplied secret for `auth.credential.access_key_id`.
 ///
@@ -40,6 +52,9 @@ pub fn verify(
     now: OffsetDateTime,
     cache: &SigningKeyCache,
 ) -> Result<(), SigV4Error> {
+    if has_query_auth(req.query) {
+        return Err(SigV4Error::TwoAuthMechanisms);
+    }
     auth.check_skew(now)?;
 
     let body_hash = sha256_hex(req.body);

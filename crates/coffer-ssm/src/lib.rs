@@ -35,6 +35,24 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+/// What a `Name` (or `Names` entry, or tagging `ResourceId`) of a request names, for
+/// authorization: the ARN of the parameter the engine will act on (a selector `:3`/`:label`
+/// dropped, an ARN resolved, surrounding blanks trimmed, `/x` and `x` the same), or `None` when
+/// it cannot name a parameter of `ctx`'s account and region (the engine finds nothing then).
+/// Authorizing the text as sent would let `/secret:1` or the parameter's own ARN slip past a
+/// policy written for `parameter/secret`.
+pub fn authz_parameter_arn(ctx: &RequestContext, raw: &str) -> Option<String> {
+    let r = names::parse_ref(ctx, raw)?;
+    Some(names::arn(ctx, names::canonical(&r.name)))
+}
+
+/// The secret a GetParameter(s) `Name` reads through `/aws/reference/secretsmanager/`, as the
+/// `SecretId` the engine will pass to Secrets Manager; `None` for any other name. Reading it
+/// needs `secretsmanager:GetSecretValue` on that secret as well, as on AWS.
+pub fn referenced_secret(raw: &str) -> Option<String> {
+    reference::referenced_secret_id(raw)
+}
+
 /// The Parameter Store engine over one storage view. Data is kept per account and region.
 pub struct SsmEngine {
     storage: DynStorage,

@@ -31,6 +31,13 @@ fn split_selector(rest: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The `SecretId` of a reference name (`None` if `raw` is not one).
+pub(crate) fn referenced_secret_id(raw: &str) -> Option<String> {
+    let rest = raw.trim().strip_prefix(names::REFERENCE_PREFIX)?;
+    let (secret_id, _) = split_selector(rest);
+    Some(secret_id.to_string())
+}
+
 impl SsmEngine {
     /// GetParameter of a Secrets Manager reference `full` (starts with the reference prefix).
     pub(crate) async fn get_reference(
@@ -45,6 +52,7 @@ impl SsmEngine {
             ));
         }
         let rest = full.strip_prefix(names::REFERENCE_PREFIX).unwrap_or_default();
+        // The same split as referenced_secret_id, which authorization uses.
         let (secret_id, selector) = split_selector(rest);
         let shown = format!("{}{secret_id}", names::REFERENCE_PREFIX);
         let not_found = || {

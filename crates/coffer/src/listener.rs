@@ -7,15 +7,16 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use coffer_core::Core;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -40,17 +41,63 @@ connection: close\r\n\
 \r\n\
 Coffer: too many connections, retry later.\n";
 
-/// Loads the TLS certificate chain and key (PEM) into a rustls server config on aws-lc-rs,
-/// offering HTTP/2 and HTTP/1.1.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+/// The TLS configuration the listener serves: the certificate chain and key read from two PEM
+/// files, re-read by [`TlsCerts::reload`] (on SIGHUP, [`reload_on_sighup`]). Each handshake
+/// takes the configuration current at its start, so a reload changes what new connections
+/// see and leaves established ones alone.
+///
+/// Defaults only: TLS 1.3 and 1.2 (rustls implements nothing older), and rustls's aws-lc-rs
+/// cipher suites, all AEAD with forward secrecy (TLS 1.2: ECDHE with AES-GCM or
+/// ChaCha20-Poly1305; no CBC, RC4, 3DES, static RSA or export suites).
+pub struct TlsCerts {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl TlsCerts {
+    /// Loads the certificate chain and key; fails (naming the file) when either cannot be
+    /// read, holds no certificate or key, or the key is not the certificate's.
+    pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<Self>> {
+        // Other TLS clients of the process (reqwest) use the process default: the same provider.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (config, _) = server_config(cert, key)?;
+        Ok(Arc::new(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: RwLock::new(Arc::new(config)),
+        }))
+    }
+
+    /// Re-reads both files and, when they make a valid configuration, serves it to every new
+    /// handshake; otherwise keeps the current one. Returns the SHA-256 fingerprint (hex) of
+    /// the certificate now served.
+    pub fn reload(&self) -> anyhow::Result<String> {
+        let (config, fingerprint) = server_config(&self.cert, &self.key)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
+        Ok(fingerprint)
+    }
+
+    /// An acceptor for one handshake, with the configuration current now.
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let config = self.current.read().unwrap_or_else(PoisonError::into_inner).clone();
+        tokio_rustls::TlsAcceptor::from(config)
+    }
+}
+
+/// A rustls server config on aws-lc-rs for the PEM files, offering HTTP/2 and HTTP/1.1, and
+/// the SHA-256 fingerprint of its leaf certificate.
+fn server_config(cert: &Path, key: &Path) -> anyhow::Result<(rustls::ServerConfig, String)> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("loading TLS certificate {}", cert.display()))?;
+    let Some(leaf) = certs.first() else {
+        bail!("no certificate in {}", cert.display());
+    };
+    let fingerprint = coffer_crypto::hash::sha256_hex(leaf.as_ref());
     let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("loading TLS key {}", key.display()))?;
-    // Other TLS clients of the process (reqwest) use the process default: the same provider.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -59,7 +106,38 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::Tls
         .with_single_cert(certs, key)
         .context("TLS certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok((config, fingerprint))
+}
+
+/// Re-reads the TLS certificate and key on every SIGHUP, for as long as the process runs. A
+/// reload that fails keeps the certificate served until then. Each reload, and its outcome,
+/// is logged and recorded as a `ConfigReload` operator event.
+pub fn reload_on_sighup(tls: Option<Arc<TlsCerts>>, core: Arc<Core>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: no TLS certificate to reload (plain HTTP)");
+                let details = serde_json::json!({ "reloaded": false, "reason": "plain HTTP" });
+                core.config_reloaded("tls", Ok(details)).await;
+                continue;
+            };
+            match tls.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(certificate_sha256 = %fingerprint, "SIGHUP: TLS certificate reloaded");
+                    let details = serde_json::json!({ "reloaded": true, "certificateSha256": fingerprint });
+                    core.config_reloaded("tls", Ok(details)).await;
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    tracing::error!(error = %message, "SIGHUP: TLS certificate not reloaded; still serving the previous one");
+                    core.config_reloaded("tls", Err(message)).await;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Raises the soft open-file limit to the hard one, so the connection limit can be reached,
@@ -90,7 +168,7 @@ pub fn raise_open_file_limit(limits: &Limits) {
 /// flight finish for up to the grace period, and returns (closing whatever is left).
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<TlsCerts>>,
     router: Router,
     limits: &Limits,
 ) -> anyhow::Result<()> {
@@ -99,7 +177,7 @@ pub async fn serve(
 
 async fn serve_until(
     listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<TlsCerts>>,
     router: Router,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
@@ -202,7 +280,7 @@ fn reject(stream: TcpStream, tls: bool, rejecting: &Arc<Semaphore>) {
 struct ConnSettings {
     builder: Arc<auto::Builder<TokioExecutor>>,
     router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<TlsCerts>>,
     idle_timeout: Duration,
     header_read_timeout: Duration,
     tls_handshake_timeout: Duration,
@@ -212,19 +290,21 @@ impl ConnSettings {
     async fn serve(&self, stream: TcpStream, peer: SocketAddr, stop: watch::Receiver<bool>) {
         match &self.tls {
             None => self.serve_io(stream, peer, stop).await,
-            Some(acceptor) => match tokio::time::timeout(self.tls_handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => self.serve_io(tls, peer, stop).await,
-                Ok(Err(e)) => {
-                    metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_failed")
-                        .increment(1);
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            Some(certs) => {
+                match tokio::time::timeout(self.tls_handshake_timeout, certs.acceptor().accept(stream)).await {
+                    Ok(Ok(tls)) => self.serve_io(tls, peer, stop).await,
+                    Ok(Err(e)) => {
+                        metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_failed")
+                            .increment(1);
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_timeout")
+                            .increment(1);
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                    }
                 }
-                Err(_) => {
-                    metrics::counter!("coffer_connections_closed_total", "reason" => "tls_handshake_timeout")
-                        .increment(1);
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                }
-            },
+            }
         }
     }
 

@@ -470,7 +470,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     );
     listener::raise_open_file_limit(&cfg.limits);
     let tls = match &cfg.transport {
-        Transport::Tls { cert, key } => Some(listener::tls_acceptor(cert, key)?),
+        Transport::Tls { cert, key } => Some(listener::TlsCerts::load(cert, key)?),
         Transport::DangerousPlaintext => None,
     };
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
@@ -515,6 +515,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     } else {
         MetricsAccess::Token
     };
+    listener::reload_on_sighup(tls.clone(), core.clone())?;
     let router = app(core, tls.is_some(), &cfg.limits, metrics);
     listener::serve(tcp, tls, router, &cfg.limits).await
 }

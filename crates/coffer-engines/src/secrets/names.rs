@@ -58,7 +58,9 @@ pub(crate) fn parse_secret_id(ctx: &RequestContext, id: &str) -> Result<SecretRe
     if let Some(rest) = id.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(6, ':').collect();
         // partition, service, region, account, "secret", resource
-        if parts.len() != 6 || parts[1] != "secretsmanager" || parts[4] != "secret" {
+        // Coffer's ARNs are all in the `aws` partition (make_arn): an `aws-cn` or
+        // `aws-us-gov` ARN names a secret that is not here, whatever its name says.
+        if parts.len() != 6 || parts[0] != "aws" || parts[1] != "secretsmanager" || parts[4] != "secret" {
             return Ok(SecretRef::Foreign);
         }
         if parts[2] != ctx.region || parts[3] != ctx.account_id {

@@ -74,7 +74,7 @@ pub(crate) async fn post(endpoint: &str, creds: &Creds, service: &str, target: O
     Raw { status, body, text }
 }
 
-async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
+pub(crate) async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     post(
         &c.endpoint,
         creds,
@@ -85,7 +85,7 @@ async fn sm(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     .await
 }
 
-async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
+pub(crate) async fn kms(c: &DevCredentials, creds: &Creds, op: &str, body: Value) -> Raw {
     post(
         &c.endpoint,
         creds,
@@ -108,7 +108,7 @@ pub(crate) async fn query(c: &DevCredentials, creds: &Creds, service: &str, para
 }
 
 /// Form (percent) encoding of one key or value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -126,13 +126,17 @@ pub(crate) fn xml_tag(text: &str, tag: &str) -> String {
 
 /// Creates user `name` with inline policy `policy` and returns its access key.
 pub(crate) async fn user_with_policy(c: &DevCredentials, name: &str, policy: Value) -> Creds {
-    let r = root(c);
-    let out = query(c, &r, "iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
+    user_with_policy_as(c, &root(c), name, policy).await
+}
+
+/// [`user_with_policy`] in the account of `admin` (a root key).
+pub(crate) async fn user_with_policy_as(c: &DevCredentials, r: &Creds, name: &str, policy: Value) -> Creds {
+    let out = query(c, r, "iam", &[("Action", "CreateUser"), ("UserName", name)]).await;
     assert_eq!(out.status, 200, "{}", out.text);
     let doc = policy.to_string();
     let out = query(
         c,
-        &r,
+        r,
         "iam",
         &[
             ("Action", "PutUserPolicy"),
@@ -143,7 +147,7 @@ pub(crate) async fn user_with_policy(c: &DevCredentials, name: &str, policy: Val
     )
     .await;
     assert_eq!(out.status, 200, "{}", out.text);
-    let out = query(c, &r, "iam", &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+    let out = query(c, r, "iam", &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
     assert_eq!(out.status, 200, "{}", out.text);
     Creds {
         akid: xml_tag(&out.text, "AccessKeyId"),
@@ -152,7 +156,26 @@ pub(crate) async fn user_with_policy(c: &DevCredentials, name: &str, policy: Val
     }
 }
 
-async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
+/// A second account, made with the operator CLI (root token): its id and root key, as JSON.
+pub(crate) fn create_account(c: &DevCredentials) -> Value {
+    let out = std::process::Command::new(crate::support::bin())
+        .args([
+            "operator",
+            "account",
+            "create",
+            "--json",
+            "--address",
+            &c.endpoint,
+            "--token",
+            &c.root_token,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub(crate) async fn create_secret(c: &DevCredentials, name: &str, extra: Value) -> String {
     let mut body = json!({"Name": name, "SecretString": format!("value-of-{name}")});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
@@ -170,7 +193,7 @@ pub(crate) fn policy(statements: Vec<Value>) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-fn assert_denied(out: &Raw, action: &str) {
+pub(crate) fn assert_denied(out: &Raw, action: &str) {
     assert_eq!(out.status, 400, "{}", out.text);
     assert_eq!(out.body["__type"], "AccessDeniedException", "{}", out.text);
     let msg = out.body["message"]
@@ -506,22 +529,7 @@ async fn assumed_role_sessions_have_the_role_permissions_and_expire() {
 async fn two_accounts_are_isolated_unless_a_resource_policy_grants() {
     let (_p, c) = start_dev(&[]);
     let arn = create_secret(&c, "team-a/secret", json!({})).await;
-    // A second account, made with the operator CLI (root token).
-    let out = std::process::Command::new(crate::support::bin())
-        .args([
-            "operator",
-            "account",
-            "create",
-            "--json",
-            "--address",
-            &c.endpoint,
-            "--token",
-            &c.root_token,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created = create_account(&c);
     let b_account = created["account_id"].as_str().unwrap().to_string();
     assert_ne!(b_account, c.account_id);
     let b = Creds {

@@ -16,6 +16,7 @@ mod production;
 mod rotation;
 mod rotation_db;
 mod secrets_manager;
+mod security;
 mod snapshot;
 mod ssm;
 mod wire_errors;
