@@ -880,3 +880,6 @@ proptest! {
         prop_assert!(check(&req, &headers, odt(t0())).is_ok(), "{}", req.url);
     }
 }
+
+#[path = "oracle/fuzz.rs"]
+mod fuzz;
