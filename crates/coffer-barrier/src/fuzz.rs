@@ -5,17 +5,13 @@
 use std::sync::Arc;
 
 use coffer_crypto::{Keyring, SecretBytes, SecretString, shamir};
-use coffer_fuzz::Fuzz;
+use coffer_fuzz::{Fuzz, runtime};
 use coffer_storage::memory::MemoryBackend;
 use coffer_storage::{PhysicalBackend, Storage};
 
 use crate::format::{KEYRING_PATH, data_path};
 use crate::seal::SealConfig;
 use crate::{Barrier, BarrierError};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
-}
 
 const TARGET_KEY: &str = "fuzz/target";
 

@@ -26,9 +26,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use coffer_crypto::SecretBytes;
+use coffer_storage::Storage;
 pub use proptest;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 /// Mutated inputs per target in a plain `cargo test`.
 pub const DEFAULT_CASES: u32 = 200;
@@ -241,7 +243,12 @@ impl Fuzz {
         for (name, bytes) in &self.seeds {
             watch.begin(bytes);
             let started = Instant::now();
-            check(bytes);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(bytes))).is_err() {
+                panic!(
+                    "fuzz target {}: corpus input {name} failed (see the panic above)",
+                    self.name
+                );
+            }
             assert!(
                 started.elapsed() < SLOW_LIMIT,
                 "{}: corpus input {name} took {:?}",
@@ -309,8 +316,14 @@ impl Fuzz {
                 Ok(())
             });
             total += u64::from(cases);
-            if let Err(e) = result {
-                panic!("fuzz target {} failed: {e}", self.name);
+            match result {
+                Ok(()) => {}
+                Err(TestError::Fail(reason, value)) => panic!(
+                    "fuzz target {} failed: {reason}\nminimal input: b\"{}\"",
+                    self.name,
+                    escape(&render(value))
+                ),
+                Err(e) => panic!("fuzz target {} failed: {e}", self.name),
             }
             match budget {
                 Budget::Cases(_) => break,
@@ -413,6 +426,114 @@ pub fn escape(input: &[u8]) -> String {
     out
 }
 
+/// A current-thread runtime, for targets that call async engine code input by input.
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    }
+}
+
+/// Splits an input `Operation\n<body>` of the awsJson targets into the operation and the body
+/// as the front end accepts it (a blank body is `{}`); `None` for a body that is not a JSON
+/// object (the front end refuses it before any engine sees it).
+pub fn operation_and_body(input: &[u8]) -> Option<(String, serde_json::Value)> {
+    let (op, body) = match input.iter().position(|&b| b == b'\n') {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => (input, &b""[..]),
+    };
+    let op = String::from_utf8_lossy(op).trim().to_owned();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some((op, serde_json::json!({})));
+    }
+    match serde_json::from_slice(body) {
+        Ok(v @ serde_json::Value::Object(_)) => Some((op, v)),
+        _ => None,
+    }
+}
+
+/// The awsJson target of an engine: `requests` (operation, body) are run once, to build the
+/// state they expect, then mutated as the seeds; then JSON trees over `members` are sent to
+/// every one of `operations`. `call` runs one request and ignores its answer: the property is
+/// that none panics or hangs.
+pub fn fuzz_operations(
+    crate_dir: &str,
+    name: &str,
+    operations: &'static [&'static str],
+    members: &'static [&'static str],
+    requests: Vec<(String, serde_json::Value)>,
+    call: impl Fn(&str, serde_json::Value),
+) {
+    let seeds: Vec<(String, Vec<u8>)> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, (op, body))| (format!("{i:02}-{op}"), format!("{op}\n{body}").into_bytes()))
+        .collect();
+    for (op, body) in requests {
+        call(&op, body);
+    }
+    let run = |input: &[u8]| {
+        if let Some((op, body)) = operation_and_body(input) {
+            call(&op, body);
+        }
+    };
+    let mut words = members.to_vec();
+    words.extend_from_slice(operations);
+    let fuzz = Fuzz::new(crate_dir, name).seeds(seeds).dictionary(&words);
+    fuzz.run(run);
+    fuzz.run_generated(
+        (prop::sample::select(operations), json_value(members)),
+        |(op, value)| format!("{op}\n{value}").into_bytes(),
+        run,
+    );
+}
+
+/// Every record in `storage` as a seed `<storage key>\n<stored bytes>`, the input form of the
+/// stored-record targets.
+pub fn record_seeds(rt: &tokio::runtime::Runtime, storage: &dyn Storage) -> Vec<(String, Vec<u8>)> {
+    let keys = rt.block_on(storage.scan("", None, usize::MAX)).unwrap_or_default();
+    let mut seeds = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        if let Ok(Some(value)) = rt.block_on(storage.get(key)) {
+            let mut input = key.clone().into_bytes();
+            input.push(b'\n');
+            input.extend_from_slice(value.expose());
+            seeds.push((format!("{i:02}-record"), input));
+        }
+    }
+    seeds
+}
+
+/// Stores the record of `input` (`<storage key>\n<bytes>`) in place of what `storage` holds
+/// there, runs `read`, and puts the original back, so every input starts from the same state.
+/// Inputs without a key are skipped.
+pub fn with_stored_record(rt: &tokio::runtime::Runtime, storage: &dyn Storage, input: &[u8], read: impl FnOnce()) {
+    let Some(split) = input.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let Ok(key) = std::str::from_utf8(&input[..split]) else {
+        return;
+    };
+    if key.is_empty() {
+        return;
+    }
+    let original = rt.block_on(storage.get(key)).ok().flatten();
+    if rt
+        .block_on(storage.put(key, SecretBytes::from_slice(&input[split + 1..])))
+        .is_err()
+    {
+        return;
+    }
+    read();
+    let restored = match original {
+        Some(v) => rt.block_on(storage.put(key, v)),
+        None => rt.block_on(storage.delete(key)),
+    };
+    if let Err(e) = restored {
+        panic!("cannot restore {key}: {e}");
+    }
+}
+
 /// A JSON value of bounded size whose strings and keys come from `words` or are arbitrary,
 /// and whose numbers include boundary values: the structured generator of JSON targets.
 pub fn json_value(words: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> + Clone {
@@ -440,4 +561,29 @@ pub fn json_value(words: &'static [&'static str]) -> impl Strategy<Value = serde
             prop::collection::btree_map(word.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The harness finds a bug a seed is a few mutations away from, and shrinks it.
+    #[test]
+    fn finds_a_planted_bug() {
+        let fuzz = Fuzz::new("/nonexistent", "planted").seeds([("seed", b"{\"a\":1}".to_vec())]);
+        let found = std::panic::catch_unwind(|| {
+            fuzz.run(|input| assert!(!input.contains(&0) || !input.starts_with(b"{"), "planted"));
+        });
+        let message = found.expect_err("the planted bug was not found");
+        let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("planted"), "{text}");
+        assert!(text.contains("minimal input: b\"{"), "{text}");
+    }
+
+    #[test]
+    fn escape_is_a_byte_string_body() {
+        assert_eq!(escape(b"a\"\\\n\x00\xff"), "a\\\"\\\\\\n\\x00\\xff");
+    }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use coffer_crypto::SecretBytes;
-use coffer_fuzz::{Fuzz, json_value};
+use coffer_fuzz::{Fuzz, fuzz_operations, runtime};
 use coffer_storage::Storage;
 use coffer_storage::memory::MemoryStorage;
 use serde_json::{Value, json};
@@ -70,13 +70,6 @@ const MEMBERS: &[&str] = &[
     "alias/mine",
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db",
 ];
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn ctx() -> RequestContext {
     RequestContext {
@@ -172,48 +165,20 @@ fn requests() -> Vec<(String, Value)> {
     ]
 }
 
-/// Runs one fuzzed request: `Operation`, a newline, the body as the wire decodes it.
-fn call(rt: &tokio::runtime::Runtime, engine: &SecretsEngine, input: &[u8]) {
-    let (op, body) = match input.iter().position(|&b| b == b'\n') {
-        Some(i) => (&input[..i], &input[i + 1..]),
-        None => (input, &b""[..]),
-    };
-    let op = String::from_utf8_lossy(op);
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => return,
-        }
-    };
-    let _ = rt.block_on(engine.handle(&ctx(), op.trim(), body));
-}
-
 /// Property: no request body makes an operation panic or hang (errors are answers).
 #[test]
 fn fuzz_aws_json_input() {
     let rt = runtime();
     let engine = engine(Arc::new(MemoryStorage::new()));
-    let seeds: Vec<(String, Vec<u8>)> = requests()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (op, body))| (format!("{i:02}-{op}"), format!("{op}\n{body}").into_bytes()))
-        .collect();
-    // The state the requests expect: the secrets exist.
-    for (_, input) in &seeds {
-        call(&rt, &engine, input);
-    }
-    let mut words: Vec<&str> = MEMBERS.to_vec();
-    words.extend(OPERATIONS.iter().copied());
-    let fuzz = Fuzz::new(env!("CARGO_MANIFEST_DIR"), "aws_json_input")
-        .seeds(seeds)
-        .dictionary(&words);
-    fuzz.run(|input| call(&rt, &engine, input));
-    fuzz.run_generated(
-        (coffer_fuzz::proptest::sample::select(OPERATIONS), json_value(MEMBERS)),
-        |(op, value)| format!("{op}\n{value}").into_bytes(),
-        |input| call(&rt, &engine, input),
+    fuzz_operations(
+        env!("CARGO_MANIFEST_DIR"),
+        "aws_json_input",
+        OPERATIONS,
+        MEMBERS,
+        requests(),
+        |op, body| {
+            let _ = rt.block_on(engine.handle(&ctx(), op, body));
+        },
     );
 }
 
