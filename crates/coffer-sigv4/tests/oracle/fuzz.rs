@@ -196,4 +196,100 @@ fn fuzz_sigv4_request() {
             assert_eq!(raw.canonical(name), seed.canonical(name), "signed header {name}");
         }
     });
+    // Differential: raw paths and queries (reserved characters, stray `%`, dot segments,
+    // empty segments) signed by aws-sigv4 must verify.
+    fuzz.run_generated(
+        (
+            "(/[a-zA-Z0-9%._~!$&'()*+,;=:@-]{0,6}){0,4}/?",
+            "[a-zA-Z0-9%._~!$&'()*+,;=:@/?-]{0,24}",
+        ),
+        |(path, query)| {
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let url = if query.is_empty() {
+                format!("http://localhost:4566{path}")
+            } else {
+                format!("http://localhost:4566{path}?{query}")
+            };
+            url.into_bytes()
+        },
+        |url| {
+            let url = String::from_utf8_lossy(url).into_owned();
+            if url.parse::<http::Uri>().is_err() {
+                return;
+            }
+            // An escape of a byte that is not UTF-8 (`?%aa`): aws-sigv4 decodes the query
+            // lossily (U+FFFD) where Coffer keeps the byte (`%AA`, as the SigV4 rules say);
+            // the two signers disagree there, so the oracle has no answer.
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            if std::str::from_utf8(&percent_encoding::percent_decode_str(query).collect::<Vec<u8>>()).is_err() {
+                return;
+            }
+            let req = Req {
+                method: "GET",
+                url,
+                headers: vec![],
+                body: vec![],
+            };
+            let Some(headers) = Signer::default().try_sign(&req) else {
+                return;
+            };
+            let (path, query) = req.path_and_query();
+            let auth = parse_authorization(&headers).unwrap();
+            let signed = SignedRequest {
+                method: req.method,
+                path: &path,
+                query: &query,
+                headers: &headers,
+                body: &req.body,
+            };
+            assert_eq!(
+                verify(&signed, &auth, &secret(), auth.timestamp, &cache),
+                Ok(()),
+                "{}",
+                req.url
+            );
+        },
+    );
+}
+
+/// Found by `fuzz_sigv4_request` (minimal input `?%aa`): a query escape of a byte that is
+/// not UTF-8 is canonicalized as that byte (`%AA`), as the SigV4 rules say; aws-sigv4 decodes
+/// the query lossily and signs `%EF%BF%BD` (U+FFFD) instead, so its signature does not verify
+/// here. Kept as it is: the rules are on Coffer's side and no AWS API sends binary queries;
+/// this test records the disagreement so a change to either side is seen.
+#[test]
+fn non_utf8_query_escape_is_kept_as_the_byte() {
+    let req = Req {
+        method: "GET",
+        url: "http://localhost:4566/?%aa".to_owned(),
+        headers: vec![],
+        body: vec![],
+    };
+    let headers = Signer::default().sign(&req);
+    let auth = parse_authorization(&headers).unwrap();
+    let signed = SignedRequest {
+        method: req.method,
+        path: "/",
+        query: "%aa",
+        headers: &headers,
+        body: &req.body,
+    };
+    let cache = SigningKeyCache::new();
+    assert_eq!(
+        verify(&signed, &auth, &secret(), auth.timestamp, &cache),
+        Err(coffer_sigv4::SigV4Error::SignatureMismatch)
+    );
+    // The same byte sent as valid UTF-8 (`%C2%AA`, U+00AA) verifies.
+    let utf8 = Req {
+        url: "http://localhost:4566/?%C2%AA".to_owned(),
+        ..req.clone()
+    };
+    let headers = Signer::default().sign(&utf8);
+    let auth = parse_authorization(&headers).unwrap();
+    let signed = SignedRequest {
+        query: "%C2%AA",
+        headers: &headers,
+        ..signed
+    };
+    assert_eq!(verify(&signed, &auth, &secret(), auth.timestamp, &cache), Ok(()));
 }
