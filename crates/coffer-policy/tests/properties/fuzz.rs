@@ -134,8 +134,12 @@ fn check(input: &[u8], requests: &[AuthzRequest]) {
         let compiled = doc.compile("fuzz");
         let _ = is_public(&compiled);
         let json = doc.to_json();
-        let again = PolicyDocument::parse_json(&json, kind)
-            .unwrap_or_else(|e| panic!("{kind:?}: to_json output does not parse ({e}): {json}"));
+        let again = match PolicyDocument::parse_json(&json, kind) {
+            Ok(again) => again,
+            // Lists come out as arrays: a document at its quota may serialize past it.
+            Err(e) if e.reason().starts_with("Cannot exceed quota") && json.len() > text.len() => continue,
+            Err(e) => panic!("{kind:?}: to_json output does not parse ({e}): {json}"),
+        };
         assert_eq!(again.to_json(), json, "{kind:?}: round trip changed the document");
         assert_eq!(
             decide(&compiled, kind, requests),
@@ -169,4 +173,20 @@ fn fuzz_policy_json() {
         },
         |input| check(input, &requests),
     );
+}
+
+/// Found while writing `policy_json`'s round-trip property: `to_json` writes every list as
+/// an array (`"Action":"x"` becomes `"Action":["x"]`), so a document within a few characters
+/// of its kind's size quota serializes to JSON over the quota, which does not parse back.
+/// `to_json` is not called outside tests, so its documented contract was corrected rather
+/// than its output (see `PolicyDocument::to_json`). The corpus has a document at the quota.
+#[test]
+fn to_json_of_a_document_at_the_quota_can_exceed_it() {
+    let base = r#"{"Version":"2012-10-17","Statement":[{"Sid":"SID","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#;
+    let json = base.replace("SID", &"A".repeat(2048 - (base.len() - 3)));
+    let doc = PolicyDocument::parse_json(&json, PolicyKind::Trust).unwrap();
+    let out = doc.to_json();
+    assert!(out.len() > 2048);
+    let err = PolicyDocument::parse_json(&out, PolicyKind::Trust).unwrap_err();
+    assert_eq!(err.reason(), "Cannot exceed quota for ACLSizePerRole: 2048");
 }
