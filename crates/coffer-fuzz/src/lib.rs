@@ -296,7 +296,7 @@ impl Fuzz {
         loop {
             let cases = match budget {
                 Budget::Cases(n) => n,
-                Budget::Seconds(_) => 500,
+                Budget::Seconds(_) => 100,
             };
             let mut runner = TestRunner::new(Config {
                 cases,
