@@ -2,11 +2,12 @@
 # Runs every Coffer test, installing what the tests need:
 #   1. Rust: unit tests of every crate, and integration tests that start the real `coffer`
 #      binary and drive it with the AWS SDK for Rust (cargo test --workspace);
-#   2. Python: the aws CLI and boto3 against the real binary, from a venv this script creates;
-#   3. moto's Secrets Manager, Parameter Store and KMS test suites in server mode against Coffer
+#   2. every fuzz target for a bounded time (scripts/fuzz.sh, docs/reliability.md);
+#   3. Python: the aws CLI and boto3 against the real binary, from a venv this script creates;
+#   4. moto's Secrets Manager, Parameter Store and KMS test suites in server mode against Coffer
 #      (scripts/conformance.sh).
 # Environment: CARGO_TARGET_DIR (default ./target), VENV_DIR (default ./.venv),
-# SKIP_CONFORMANCE=1 to skip step 3 during development.
+# FUZZ_SECONDS (default 60) for step 2, SKIP_CONFORMANCE=1 to skip step 4 during development.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,6 +18,9 @@ section() { printf '\n==== %s ====\n' "$*"; }
 
 section "Rust tests (unit + integration against the real binary)"
 cargo test --workspace --locked
+
+section "Fuzzing (bounded: FUZZ_SECONDS=${FUZZ_SECONDS:-60})"
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}" scripts/fuzz.sh
 
 section "Python venv: aws CLI, boto3, pytest"
 cargo build -p coffer --locked

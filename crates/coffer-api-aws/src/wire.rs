@@ -217,3 +217,6 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<Value, AwsWireError> {
         Err(_) => Err(AwsWireError::serialization("Unable to parse the request body as JSON.")),
     }
 }
+
+#[cfg(test)]
+mod fuzz;

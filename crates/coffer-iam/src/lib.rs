@@ -29,6 +29,8 @@ pub mod validate;
 pub mod xml;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

@@ -30,6 +30,8 @@ mod spec;
 mod store;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use coffer_engines::contracts::KeyService;

@@ -135,7 +135,9 @@ impl PolicyDocument {
     }
 
     /// Serializes the document to JSON (canonical element names; lists as arrays). Parsing the
-    /// output with the same kind yields an equal document.
+    /// output with the same kind yields an equal document, unless the output is over the
+    /// kind's size quota: lists written as arrays make it longer than a document that used
+    /// plain strings, so one within a few characters of the quota can grow past it.
     pub fn to_json(&self) -> String {
         let mut top = Map::new();
         if let Some(v) = &self.version {

@@ -268,3 +268,6 @@ proptest! {
         }
     }
 }
+
+#[path = "properties/fuzz.rs"]
+mod fuzz;

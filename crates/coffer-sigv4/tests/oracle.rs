@@ -101,6 +101,11 @@ impl Default for Signer {
 impl Signer {
     /// Signs `req` with aws-sigv4 and returns the headers the server receives.
     fn sign(&self, req: &Req) -> HeaderMap {
+        self.try_sign(req).expect("aws-sigv4 signs the request")
+    }
+
+    /// As [`Signer::sign`], or `None` when aws-sigv4 or `http` refuses the request.
+    fn try_sign(&self, req: &Req) -> Option<HeaderMap> {
         let identity: Identity = Credentials::new(
             self.akid,
             self.secret,
@@ -116,7 +121,7 @@ impl Signer {
             .time(self.time)
             .settings(self.settings.clone())
             .build()
-            .unwrap()
+            .ok()?
             .into();
         let body = self.body.clone().unwrap_or(SignableBody::Bytes(&req.body));
         let signable = SignableRequest::new(
@@ -125,21 +130,21 @@ impl Signer {
             req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             body,
         )
-        .unwrap();
-        let (instructions, _signature) = sign(signable, &params).unwrap().into_parts();
+        .ok()?;
+        let (instructions, _signature) = sign(signable, &params).ok()?.into_parts();
         let mut builder = http::Request::builder().method(req.method).uri(&req.url);
         for (k, v) in &req.headers {
             builder = builder.header(k, v);
         }
-        let mut request = builder.body(()).unwrap();
+        let mut request = builder.body(()).ok()?;
         instructions.apply_to_request_http1x(&mut request);
         let mut headers = request.headers().clone();
         // What hyper adds when the client did not set Host itself.
         if !headers.contains_key(http::header::HOST) {
-            let authority = request.uri().authority().unwrap().as_str().to_owned();
-            headers.insert(http::header::HOST, authority.parse().unwrap());
+            let authority = request.uri().authority()?.as_str().to_owned();
+            headers.insert(http::header::HOST, authority.parse().ok()?);
         }
-        headers
+        Some(headers)
     }
 }
 
@@ -880,3 +885,6 @@ proptest! {
         prop_assert!(check(&req, &headers, odt(t0())).is_ok(), "{}", req.url);
     }
 }
+
+#[path = "oracle/fuzz.rs"]
+mod fuzz;

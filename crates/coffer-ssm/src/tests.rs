@@ -991,3 +991,5 @@ async fn reset_and_unknown_operations() {
     let e = t.err("GetParameter", json!({})).await;
     assert_eq!(e.code, AwsErrorCode::ValidationException);
 }
+
+mod fuzz;

@@ -6,6 +6,7 @@
 mod broker;
 mod chain;
 mod event_id;
+mod fuzz;
 mod group_commit;
 mod lookup;
 mod redaction;

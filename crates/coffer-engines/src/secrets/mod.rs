@@ -35,6 +35,8 @@ mod values;
 mod versions;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod kms_tests;
 #[cfg(test)]
 mod test_kms;
