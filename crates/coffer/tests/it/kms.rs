@@ -8,7 +8,7 @@ use kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
 
 use crate::support::start_dev;
 
-fn client(c: &coffer_testkit::DevCredentials) -> kms::Client {
+pub(crate) fn client(c: &coffer_testkit::DevCredentials) -> kms::Client {
     let creds = Credentials::new(&c.access_key_id, &c.secret_access_key, None, None, "coffer-tests");
     let conf = kms::Config::builder()
         .behavior_version(kms::config::BehaviorVersion::latest())
