@@ -37,6 +37,8 @@ mod versions;
 #[cfg(test)]
 mod kms_tests;
 #[cfg(test)]
+mod rotation_state_tests;
+#[cfg(test)]
 mod test_kms;
 #[cfg(test)]
 mod tests;
