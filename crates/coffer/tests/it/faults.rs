@@ -441,32 +441,54 @@ fn creds_of(prod: &Prod, init: &Init) -> DevCredentials {
     }
 }
 
-/// A small tmpfs mounted for one test, unmounted when dropped (also when the test fails).
+/// The kind of small filesystem a disk-full test fills.
+#[derive(Clone, Copy, Debug)]
+enum FsKind {
+    /// tmpfs: quick; its fsync never fails.
+    Tmpfs,
+    /// ext4 on a loop-mounted image: a journaling filesystem, as in production.
+    Ext4,
+}
+
+/// A small filesystem mounted for one test, unmounted when dropped (also when the test fails).
 struct SmallFs {
     dir: PathBuf,
+    image: Option<PathBuf>,
 }
 
 impl SmallFs {
-    /// Mounts a tmpfs of `mib` MiB on `dir` (created if missing). `None` when mounting is not
-    /// permitted here, unless `CI=true`, where that fails the test: CI must run it.
-    fn mount(dir: &Path, mib: u32) -> Option<Self> {
+    /// Mounts a filesystem of `mib` MiB on `dir` (created if missing). `None` when mounting is
+    /// not permitted here, unless `CI=true`, where that fails the test: CI must run it.
+    fn mount(kind: FsKind, dir: &Path, mib: u32) -> Option<Self> {
         std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Self { dir: dir.to_path_buf() }),
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
+        let mut fs = Self {
+            dir: dir.to_path_buf(),
+            image: None,
+        };
+        let attempt = match kind {
+            FsKind::Tmpfs => run_tool(
+                "mount",
+                &["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs", path(dir)],
+            ),
+            FsKind::Ext4 => {
+                let image = dir.with_extension("img");
+                fs.image = Some(image.clone());
+                std::fs::File::create(&image)
+                    .and_then(|f| f.set_len(u64::from(mib) << 20))
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| run_tool("mkfs.ext4", &["-q", "-F", path(&image)]))
+                    .and_then(|()| run_tool("mount", &["-o", "loop", path(&image), path(dir)]))
+            }
+        };
+        match attempt {
+            Ok(()) => Some(fs),
+            Err(why) => {
+                fs.dir = PathBuf::new();
                 assert!(
                     std::env::var("CI").as_deref() != Ok("true"),
-                    "the disk-full tests need to mount a tmpfs (run as root): {why}"
+                    "the disk-full tests need to mount a {kind:?} filesystem (run as root): {why}"
                 );
-                eprintln!("skipped: cannot mount a tmpfs here ({why}); CI=true makes this a failure");
+                eprintln!("skipped: cannot mount a {kind:?} filesystem here ({why}); CI=true makes this a failure");
                 None
             }
         }
@@ -490,14 +512,26 @@ impl SmallFs {
     }
 }
 
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs a system tool; `Err` with its output when it fails or is missing.
+fn run_tool(tool: &str, args: &[&str]) -> Result<(), String> {
+    match std::process::Command::new(tool).args(args).output() {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(format!("{tool}: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(e) => Err(format!("{tool}: {e}")),
+    }
+}
+
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let ok = std::process::Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+        if !self.dir.as_os_str().is_empty() && run_tool("umount", &[path(&self.dir)]).is_err() {
+            let _ = run_tool("umount", &["-l", path(&self.dir)]);
+        }
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
         }
     }
 }
@@ -509,14 +543,24 @@ async fn create_raw(c: &DevCredentials, name: &str, value: &str) -> (u16, String
     (raw.status, raw.body["__type"].as_str().unwrap_or("").to_string())
 }
 
-/// The data file's filesystem fills up: writes fail with a clear error (500
+/// The data file's filesystem (tmpfs) fills up: writes fail with a clear error (500
 /// `InternalServiceError`, the server logs the storage error), reads of earlier data go on,
 /// the server stays up; once space returns writes succeed again, and after a restart
 /// everything acknowledged reads back (the redb file is not corrupt).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_data_disk_fails_writes_cleanly_and_recovers() {
+    full_data_disk(FsKind::Tmpfs).await;
+}
+
+/// The same on ext4 (a loop-mounted image), where fsync reaches a journaling filesystem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_ext4_data_disk_fails_writes_cleanly_and_recovers() {
+    full_data_disk(FsKind::Ext4).await;
+}
+
+async fn full_data_disk(kind: FsKind) {
     let prod = Prod::plaintext();
-    let Some(fs) = SmallFs::mount(&prod.dir().join("data"), 16) else {
+    let Some(fs) = SmallFs::mount(kind, &prod.dir().join("data"), 16) else {
         return;
     };
     let mut p = prod.start();
@@ -594,7 +638,7 @@ async fn a_full_data_disk_fails_writes_cleanly_and_recovers() {
 async fn a_full_audit_disk_fails_requests_closed_and_recovers() {
     let prod = Prod::plaintext();
     let audit_dir = prod.dir().join("audit");
-    let Some(fs) = SmallFs::mount(&audit_dir, 1) else {
+    let Some(fs) = SmallFs::mount(FsKind::Tmpfs, &audit_dir, 1) else {
         return;
     };
     let log = audit_dir.join("audit.log");
@@ -694,4 +738,62 @@ fn copy(c: &DevCredentials) -> DevCredentials {
         root_token: c.root_token.clone(),
         unseal_key: c.unseal_key.clone(),
     }
+}
+
+/// The business clock jumps forty days at once (past a daily rotation's windows and a
+/// seven-day recovery window), then passes run again at that time: the rotation runs once
+/// (one AWSCURRENT move, two versions) and the deleted secret is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_clock_jump_runs_due_rotations_and_deletions_once() {
+    let (_p, c) = start_dev(&["--dev-allow-reset"]);
+    let state = Arc::new(FnState::default());
+    let url = serve_function(state.clone()).await;
+    let arn = register(&c, &state, &url, "jump-rotator").await;
+    let sm = dev_client(&c);
+    sm.create_secret()
+        .name("jump/rotated")
+        .secret_string("before")
+        .send()
+        .await
+        .unwrap();
+    sm.rotate_secret()
+        .secret_id("jump/rotated")
+        .rotation_lambda_arn(&arn)
+        .rotation_rules(
+            sm::types::RotationRulesType::builder()
+                .automatically_after_days(1)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("jump/deleted")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    sm.delete_secret()
+        .secret_id("jump/deleted")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+
+    crate::rotation::advance_clock(&c, 40 * 86_400).await;
+    wait_for("the rotation after the jump", Duration::from_secs(20), || async {
+        status(&c, "jump/rotated").await.get("LastRotatedDate").is_some()
+    })
+    .await;
+    for _ in 0..3 {
+        crate::rotation::advance_clock(&c, 0).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(state.moves.lock().len(), 1, "{:?}", state.steps.lock());
+    let d = sm.describe_secret().secret_id("jump/rotated").send().await.unwrap();
+    assert_eq!(d.version_ids_to_stages().unwrap().len(), 2);
+    assert_ne!(current_value(&sm, "jump/rotated").await, "before");
+    let e = sm.describe_secret().secret_id("jump/deleted").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "ResourceNotFoundException");
 }
