@@ -366,7 +366,9 @@ fn apply_and_commit<'a>(
 impl PhysicalBackend for RedbBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         // Inline on purpose: see the module documentation.
-        let txn = self.shared.db()?.begin_read().map_err(backend_err)?;
+        // Held until the read ends, so a reopen after an I/O error waits for it.
+        let db = self.shared.db()?;
+        let txn = db.begin_read().map_err(backend_err)?;
         let table = txn.open_table(TABLE).map_err(backend_err)?;
         let value = table.get(key).map_err(backend_err)?;
         Ok(value.map(|v| v.value().to_vec()))
