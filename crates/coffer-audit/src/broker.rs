@@ -132,9 +132,12 @@ pub struct LogReceipt {
 
 impl LogReceipt {
     fn finish(self) -> Result<Self, AuditError> {
-        if self.recorded == 0 && !self.failed.is_empty() {
+        if self.recorded == 0
+            && let Some(first) = self.failed.first()
+        {
             return Err(AuditError::NoDeviceRecorded {
                 failed: self.failed.len(),
+                first: first.to_string(),
             });
         }
         Ok(self)

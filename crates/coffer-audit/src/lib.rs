@@ -59,10 +59,13 @@ pub use verify::{Problem, ProblemKind, VerifyOptions, VerifyReport, verify_files
 #[non_exhaustive]
 pub enum AuditError {
     /// No device recorded the event: the request it describes must fail (fail closed).
-    #[error("no audit device recorded the request ({failed} of {failed} failed)")]
+    #[error("no audit device recorded the request ({failed} of {failed} failed): {first}")]
     NoDeviceRecorded {
         /// How many devices were tried.
         failed: usize,
+        /// The first device's error (a device name and an I/O error, never a value), so
+        /// the operator sees why (a full disk, a removed directory) where the request failed.
+        first: String,
     },
     /// One device could not write.
     #[error("audit device {device}: {message}")]

@@ -295,7 +295,10 @@ impl Core {
 
     /// Submits one unseal key share (base64 or hex). Every attempt is an audit event
     /// (`Unseal`, with the progress or the error); attempts made while sealed are written when
-    /// the devices open, first.
+    /// the devices open, first. An unseal that fails after the barrier opened (a storage
+    /// error reading the status, moving legacy keys or opening the audit devices) seals it
+    /// again: the server is never left unsealed with its audit devices closed, and the next
+    /// attempt starts over.
     pub async fn unseal(&self, key: &str, client: &Client) -> Result<SealStatus, CoreError> {
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::NotInitialized);
@@ -304,6 +307,15 @@ impl Core {
         // open the audit devices (the second opening would drop the first one's writers).
         let _unsealing = self.unsealing.lock().await;
         let was_sealed = self.barrier.is_sealed();
+        let result = self.submit_unseal_key(key, was_sealed, client).await;
+        if result.is_err() && was_sealed && !self.barrier.is_sealed() {
+            tracing::error!("unseal failed after the barrier opened; sealing again");
+            self.seal_now();
+        }
+        result
+    }
+
+    async fn submit_unseal_key(&self, key: &str, was_sealed: bool, client: &Client) -> Result<SealStatus, CoreError> {
         let submitted = self
             .barrier
             .submit_unseal_key(&SecretString::new(key.trim().to_string()))

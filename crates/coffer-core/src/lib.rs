@@ -12,6 +12,9 @@ mod authz;
 mod clock;
 mod core;
 mod error;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod fault_tests;
 mod identity;
 pub mod limits;
 mod rotation;

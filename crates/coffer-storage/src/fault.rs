@@ -1,7 +1,8 @@
 //! A fault-injecting wrapper around any [`PhysicalBackend`], for failure tests.
 //!
 //! [`FaultInjector`] forwards every call to the backend it wraps unless told to fail: the next
-//! `n` writes, the next `n` reads, or every write that touches a key under a prefix. An
+//! `n` writes, the next `n` reads, the `n`th operation from now (to fail each step of a
+//! sequence in turn), or every write that touches a key under a prefix. An
 //! injected failure is `StorageError::Backend("injected fault")` and reaches the inner backend
 //! not at all, so a failed `batch` writes nothing. Operations are counted either way.
 //!
@@ -43,7 +44,20 @@ struct FaultState {
     fail_reads: u64,
     fail_writes: u64,
     write_prefixes: Vec<String>,
+    /// The operation number (reads and writes counted together) that fails, once.
+    fail_at_op: Option<u64>,
     counts: OpCounts,
+}
+
+impl FaultState {
+    /// Whether the operation just counted is the one chosen by [`FaultInjector::fail_op_in`].
+    fn is_chosen_op(&mut self) -> bool {
+        if self.fail_at_op == Some(self.counts.reads + self.counts.writes) {
+            self.fail_at_op = None;
+            return true;
+        }
+        false
+    }
 }
 
 impl FaultInjector {
@@ -67,6 +81,12 @@ impl FaultInjector {
         s.fail_reads = s.fail_reads.saturating_add(n);
     }
 
+    /// Fails the `n`th operation from now, read or write (1 = the next one), once.
+    pub fn fail_op_in(&self, n: u64) {
+        let mut s = self.state.lock();
+        s.fail_at_op = Some(s.counts.reads + s.counts.writes + n);
+    }
+
     /// Fails every write that touches a key starting with `prefix`, until [`Self::clear`].
     pub fn fail_writes_with_prefix(&self, prefix: impl Into<String>) {
         self.state.lock().write_prefixes.push(prefix.into());
@@ -77,6 +97,7 @@ impl FaultInjector {
         let mut s = self.state.lock();
         s.fail_reads = 0;
         s.fail_writes = 0;
+        s.fail_at_op = None;
         s.write_prefixes.clear();
     }
 
@@ -94,6 +115,10 @@ impl FaultInjector {
     fn read_gate(&self) -> Result<()> {
         let mut s = self.state.lock();
         s.counts.reads += 1;
+        if s.is_chosen_op() {
+            s.counts.injected += 1;
+            return Err(injected());
+        }
         if s.fail_reads > 0 {
             s.fail_reads -= 1;
             s.counts.injected += 1;
@@ -106,6 +131,10 @@ impl FaultInjector {
     fn write_gate<'a>(&self, mut keys: impl Iterator<Item = &'a str>) -> Result<()> {
         let mut s = self.state.lock();
         s.counts.writes += 1;
+        if s.is_chosen_op() {
+            s.counts.injected += 1;
+            return Err(injected());
+        }
         let by_prefix = keys.any(|k| s.write_prefixes.iter().any(|p| k.starts_with(p.as_str())));
         if by_prefix {
             s.counts.injected += 1;

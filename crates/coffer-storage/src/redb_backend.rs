@@ -16,6 +16,16 @@
 //! one caller. If the commit itself fails, every caller of the group gets the error and none
 //! of their writes is committed. See [`commit_group`].
 //!
+//! **An I/O failure is recovered from by reopening the file.** redb latches the first failed
+//! write of the file (a full disk, say): every later operation on that handle fails with
+//! "Previous I/O error occurred", even once space returns. The writer thread therefore
+//! marks the database as failed when a group fails with an I/O error and, before the next
+//! group, closes it (waiting for the reads in flight) and opens it again, which makes redb
+//! check and repair the file. It first checks that the directory takes a small write, so
+//! a still-full disk keeps the old handle (reads from redb's cache still work) and answers
+//! the group with the error; the first group after space returns finds the file reopened.
+//! The failed group's writes were never committed, so nothing acknowledged is lost.
+//!
 //! redb is synchronous. `list`/`scan` (which may walk many keys) run on tokio's blocking pool
 //! through [`tokio::task::spawn_blocking`]. A point read runs inline: it is an MVCC lookup that
 //! redb answers from its page cache in microseconds, and a hop to the blocking pool and back
@@ -35,12 +45,15 @@
 //! not hold the whole store in memory, and an abandoned one leaves the file as it was.
 
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use parking_lot::RwLock;
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
 
@@ -63,14 +76,91 @@ const MAX_GROUP: usize = 1024;
 const CHUNK_ENTRIES: usize = 1024;
 const CHUNK_BYTES: usize = 1024 * 1024;
 
+/// How long a reopen waits for the reads in flight on the failed handle to end.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// How many bytes the directory must take before a failed database is reopened.
+const SPACE_PROBE_BYTES: usize = 1024 * 1024;
+
 /// A [`PhysicalBackend`] in a redb file.
 #[derive(Clone)]
 pub struct RedbBackend {
     // Declared before `writer`: dropping the last clone releases this reference first, then
     // `Writer::drop` joins the thread, which drops the last one, so the file is closed (and
     // can be opened again) when the drop returns.
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     writer: Arc<Writer>,
+}
+
+/// The open database, which the writer replaces after an I/O failure.
+struct Shared {
+    path: PathBuf,
+    cache_bytes: usize,
+    /// `None` only when reopening failed after the old handle was closed.
+    db: RwLock<Option<Arc<Database>>>,
+    /// A commit failed with an I/O error: redb has latched it, reopen before the next group.
+    failed: AtomicBool,
+}
+
+impl Shared {
+    fn db(&self) -> Result<Arc<Database>> {
+        self.db.read().clone().ok_or_else(|| {
+            StorageError::Backend(
+                "redb: the database is closed after an I/O error; the next write reopens it".to_string(),
+            )
+        })
+    }
+
+    /// Closes the failed database and opens it again. Keeps the old handle (and returns the
+    /// error) when the directory does not take a small write yet, or when reads on the old
+    /// handle do not end within [`REOPEN_WAIT`].
+    fn reopen(&self) -> Result<()> {
+        probe_space(&self.path)?;
+        let mut slot = self.db.write();
+        // New reads wait for the lock; the ones in flight hold clones of the handle.
+        let deadline = Instant::now() + REOPEN_WAIT;
+        while slot.as_ref().is_some_and(|db| Arc::strong_count(db) > 1) {
+            if Instant::now() > deadline {
+                return Err(StorageError::Backend(
+                    "redb: reads on the failed database did not end; not reopened yet".to_string(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Close the old handle (this thread holds the only reference) before opening the
+        // file again: redb locks the file while it is open.
+        drop(slot.take());
+        let db = open_db(&self.path, self.cache_bytes)?;
+        *slot = Some(Arc::new(db));
+        self.failed.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Writes, syncs and removes a small file next to the database: fails while the disk is
+/// full.
+fn probe_space(path: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let probe = path.with_extension("space-probe");
+    let attempt = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&vec![0u8; SPACE_PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&probe);
+    attempt.map_err(|e| StorageError::Backend(format!("redb: the data directory takes no writes yet: {e}")))
+}
+
+/// Opens (or creates) the database file and its table.
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database> {
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(backend_err)?;
+    // Create the table once, so read transactions never meet a missing table.
+    let txn = begin_write(&db)?;
+    txn.open_table(TABLE).map_err(backend_err)?;
+    txn.commit().map_err(backend_err)?;
+    Ok(db)
 }
 
 /// One caller's writes and where to send the outcome.
@@ -107,23 +197,21 @@ impl RedbBackend {
     ///
     /// This blocks on file I/O; call it at start-up or from a blocking context.
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<Self> {
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(path.as_ref())
-            .map_err(backend_err)?;
-        // Create the table once, so read transactions never meet a missing table.
-        let txn = begin_write(&db)?;
-        txn.open_table(TABLE).map_err(backend_err)?;
-        txn.commit().map_err(backend_err)?;
-        let db = Arc::new(db);
+        let db = open_db(path.as_ref(), cache_bytes)?;
+        let shared = Arc::new(Shared {
+            path: path.as_ref().to_path_buf(),
+            cache_bytes,
+            db: RwLock::new(Some(Arc::new(db))),
+            failed: AtomicBool::new(false),
+        });
         let (queue, jobs) = mpsc::channel::<Job>();
-        let thread_db = Arc::clone(&db);
+        let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("coffer-redb-writer".to_string())
-            .spawn(move || write_loop(&thread_db, &jobs))
+            .spawn(move || write_loop(&thread_shared, &jobs))
             .map_err(|e| StorageError::Backend(format!("redb: cannot start the writer thread: {e}")))?;
         Ok(Self {
-            db,
+            shared,
             writer: Arc::new(Writer {
                 queue: Some(queue),
                 thread: Some(thread),
@@ -137,7 +225,7 @@ impl RedbBackend {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
+        let db = self.shared.db()?;
         tokio::task::spawn_blocking(move || f(&db))
             .await
             .map_err(|e| StorageError::Backend(format!("redb task failed: {e}")))?
@@ -156,7 +244,7 @@ impl RedbBackend {
 
 /// The writer thread: waits for a job, takes whatever else is queued, commits the group.
 /// Ends when every [`RedbBackend`] clone is gone and the queue is empty.
-fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
+fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -166,11 +254,28 @@ fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
             }
         }
         let callers = group.len();
+        if shared.failed.load(Ordering::SeqCst)
+            && let Err(e) = shared.reopen()
+        {
+            for job in group {
+                let _ = job.done.send(Err(e.clone()));
+            }
+            continue;
+        }
+        let db = match shared.db() {
+            Ok(db) => db,
+            Err(e) => {
+                for job in group {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+                continue;
+            }
+        };
         commit_group(
             group,
             |group| {
                 let started = std::time::Instant::now();
-                let attempt = apply_and_commit(db, group.iter().map(|j| j.writes.as_slice()));
+                let attempt = apply_and_commit(&db, &shared.failed, group.iter().map(|j| j.writes.as_slice()));
                 let outcome = match attempt {
                     Attempt::Committed => "committed",
                     Attempt::Refused(..) => "refused",
@@ -225,16 +330,30 @@ pub(crate) fn commit_group<J>(
     }
 }
 
-/// Applies each caller's writes, in order, in one transaction and commits it durably.
-fn apply_and_commit<'a>(db: &Database, callers: impl Iterator<Item = &'a [PhysicalWrite]>) -> Attempt {
-    let txn = match begin_write(db) {
-        Ok(txn) => txn,
-        Err(e) => return Attempt::Failed(e),
+/// Applies each caller's writes, in order, in one transaction and commits it durably. An
+/// I/O error (which redb latches) sets `failed`.
+fn apply_and_commit<'a>(
+    db: &Database,
+    failed: &AtomicBool,
+    callers: impl Iterator<Item = &'a [PhysicalWrite]>,
+) -> Attempt {
+    let err = |e: redb::Error| {
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            failed.store(true, Ordering::SeqCst);
+        }
+        backend_err(e)
     };
+    let mut txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => return Attempt::Failed(err(e.into())),
+    };
+    if let Err(e) = txn.set_durability(Durability::Immediate) {
+        return Attempt::Failed(err(e.into()));
+    }
     {
         let mut table = match txn.open_table(TABLE) {
             Ok(table) => table,
-            Err(e) => return Attempt::Failed(backend_err(e)),
+            Err(e) => return Attempt::Failed(err(e.into())),
         };
         for (i, writes) in callers.enumerate() {
             for w in writes {
@@ -244,14 +363,14 @@ fn apply_and_commit<'a>(db: &Database, callers: impl Iterator<Item = &'a [Physic
                 };
                 if let Err(e) = applied {
                     // Returning drops `txn` without committing, which aborts it.
-                    return Attempt::Refused(i, backend_err(e));
+                    return Attempt::Refused(i, err(e.into()));
                 }
             }
         }
     }
     match txn.commit() {
         Ok(()) => Attempt::Committed,
-        Err(e) => Attempt::Failed(backend_err(e)),
+        Err(e) => Attempt::Failed(err(e.into())),
     }
 }
 
@@ -259,7 +378,9 @@ fn apply_and_commit<'a>(db: &Database, callers: impl Iterator<Item = &'a [Physic
 impl PhysicalBackend for RedbBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         // Inline on purpose: see the module documentation.
-        let txn = self.db.begin_read().map_err(backend_err)?;
+        // Held until the read ends, so a reopen after an I/O error waits for it.
+        let db = self.shared.db()?;
+        let txn = db.begin_read().map_err(backend_err)?;
         let table = txn.open_table(TABLE).map_err(backend_err)?;
         let value = table.get(key).map_err(backend_err)?;
         Ok(value.map(|v| v.value().to_vec()))
@@ -399,7 +520,7 @@ impl PhysicalBackend for RedbBackend {
     async fn restore(&self, source: &mut dyn EntryStream) -> Result<u64> {
         let (chunks, received) = tokio::sync::mpsc::channel::<Vec<Entry>>(2);
         let (commit, commit_received) = oneshot::channel::<()>();
-        let db = Arc::clone(&self.db);
+        let db = self.shared.db()?;
         let writer = tokio::task::spawn_blocking(move || restore_in_one_transaction(&db, received, commit_received));
         let fed: Result<()> = async {
             loop {

@@ -60,6 +60,28 @@ async fn fault_injector_without_faults_passes() {
 }
 
 #[tokio::test]
+async fn fault_injector_fails_the_chosen_operation_once() {
+    let faults = FaultInjector::new(Arc::new(MemoryBackend::new()));
+    faults.put("a", b"1".to_vec()).await.unwrap();
+    // The 3rd operation from now, reads and writes counted together.
+    faults.fail_op_in(3);
+    faults.get("a").await.unwrap();
+    faults.put("b", b"2".to_vec()).await.unwrap();
+    assert_eq!(
+        faults.get("a").await.unwrap_err(),
+        StorageError::Backend(INJECTED.into())
+    );
+    faults.get("a").await.unwrap();
+    faults.fail_op_in(1);
+    assert!(faults.put("c", b"3".to_vec()).await.is_err());
+    assert!(faults.inner().get("c").await.unwrap().is_none());
+    faults.fail_op_in(1);
+    faults.clear();
+    faults.put("c", b"3".to_vec()).await.unwrap();
+    assert_eq!(faults.counts().injected, 2);
+}
+
+#[tokio::test]
 async fn storage_view_passes_and_stays_inside_its_prefix() {
     let inner = Arc::new(MemoryStorage::new());
     inner.put("outside", SecretBytes::from_slice(b"o")).await.unwrap();

@@ -17,7 +17,7 @@ fn fails_closed_when_every_device_fails() {
     broker.add_device(Arc::new(FailingDevice::new("a/")), &key).unwrap();
     broker.add_device(Arc::new(FailingDevice::new("b/")), &key).unwrap();
     let err = broker.log(&get_secret_value(1)).unwrap_err();
-    assert!(matches!(err, AuditError::NoDeviceRecorded { failed: 2 }), "{err}");
+    assert!(matches!(err, AuditError::NoDeviceRecorded { failed: 2, .. }), "{err}");
     assert!(!err.to_string().contains("s3cr3t"));
 }
 

@@ -135,7 +135,7 @@ async fn a_failing_device_fails_the_request_and_the_chain_has_no_gap() {
     broker.add_device(Arc::new(FailingDevice::new("bad/")), &key).unwrap();
     broker.start_writers().unwrap();
     let err = broker.record(&get_secret_value(1)).await.unwrap_err();
-    assert!(matches!(err, AuditError::NoDeviceRecorded { failed: 1 }), "{err}");
+    assert!(matches!(err, AuditError::NoDeviceRecorded { failed: 1, .. }), "{err}");
 
     let mem = Arc::new(MemoryDevice::new("mem/"));
     let mut broker = AuditBroker::new();
@@ -248,7 +248,7 @@ async fn without_writers_or_after_close() {
     let queued = queued.await.unwrap();
     let after = broker.record(&get_secret_value(2)).await;
     assert!(
-        matches!(after, Err(AuditError::NoDeviceRecorded { failed: 1 })),
+        matches!(after, Err(AuditError::NoDeviceRecorded { failed: 1, .. })),
         "{after:?}"
     );
     assert_eq!(mem.lines().len(), 1 + usize::from(queued.is_ok()));

@@ -39,6 +39,8 @@ mod fuzz;
 #[cfg(test)]
 mod kms_tests;
 #[cfg(test)]
+mod rotation_state_tests;
+#[cfg(test)]
 mod test_kms;
 #[cfg(test)]
 mod tests;

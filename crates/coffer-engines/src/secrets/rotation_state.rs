@@ -12,6 +12,9 @@
 //! * **succeeded**: finishSecret moved AWSCURRENT to the pending version; the engine drops
 //!   AWSPENDING from it (AWS's recorded end state is `{old: [AWSPREVIOUS], new:
 //!   [AWSCURRENT]}`) and sets `LastRotatedDate`, from which the next window is computed.
+//!   A crash after finishSecret but before that record leaves AWSPENDING on AWSCURRENT's
+//!   version; the scheduler treats it as a rotation in progress, so the steps run again
+//!   (finding nothing to do) and the end is recorded once.
 
 use serde_json::Value;
 
@@ -51,6 +54,17 @@ pub type RotationStatus = Value;
 fn pending_version(rec: &SecretRecord) -> Option<&str> {
     let current = rec.version_with_stage(AWSCURRENT);
     rec.version_with_stage(AWSPENDING).filter(|p| Some(*p) != current)
+}
+
+/// The version of a rotation whose finishSecret moved AWSCURRENT but whose end was never
+/// recorded (the server died in between): AWSPENDING still on AWSCURRENT's version, created
+/// after the last recorded rotation. The runner runs its steps again (each finds AWSCURRENT
+/// already there and does nothing) and records the end, as for any resumed rotation.
+fn unrecorded_finish(rec: &SecretRecord) -> Option<&str> {
+    let current = rec.version_with_stage(AWSCURRENT)?;
+    let version = rec.versions.get(current).filter(|v| v.has_stage(AWSPENDING))?;
+    let last = rec.rotation.as_ref().and_then(|r| r.last_rotated_ms);
+    last.is_none_or(|t| t < version.created_ms).then_some(current)
 }
 
 /// The delay before retry number `attempts` (1 = after the first failure).
@@ -143,7 +157,7 @@ impl SecretsEngine {
         if rec.is_deleted() || rec.is_replica() {
             return Ok(None);
         }
-        if let Some(p) = pending_version(rec) {
+        if let Some(p) = pending_version(rec).or_else(|| unrecorded_finish(rec)) {
             return Ok(rot
                 .retry_at_ms
                 .is_none_or(|t| t <= now)

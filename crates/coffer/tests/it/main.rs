@@ -9,6 +9,7 @@ mod audit;
 mod authz;
 mod cli;
 mod dev_mode;
+mod faults;
 mod kms;
 mod limits;
 mod lockout;

@@ -76,6 +76,18 @@ impl Prod {
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+
+    /// The test's directory (the config, `data/` and any audit files live under it).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Appends `text` to the config file (before the next start).
+    pub(crate) fn add_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(&self.config).unwrap();
+        config.push_str(text);
+        std::fs::write(&self.config, config).unwrap();
+    }
 }
 
 pub(crate) struct Init {

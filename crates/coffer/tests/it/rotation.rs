@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager as sm;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use coffer_testkit::{CofferProcess, DevCredentials};
+use coffer_testkit::DevCredentials;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::support::{bin, dev_client, err_code, signed_post, start_dev};
+use crate::support::{DevOnFile, dev_client, err_code, signed_post, start_dev};
 
 /// What the test's rotation function does and has seen.
 #[derive(Default)]
-struct FnState {
+pub(crate) struct FnState {
     /// Base64 signing secret from CreateFunction.
     signing_secret: Mutex<Option<String>>,
     /// Fail this many setSecret calls (500) before succeeding.
@@ -27,10 +27,40 @@ struct FnState {
     /// Block every setSecret call while set (the server is killed meanwhile).
     hang_set: AtomicBool,
     set_reached: AtomicUsize,
-    bad_signatures: AtomicUsize,
-    steps: Mutex<Vec<String>>,
+    pub(crate) bad_signatures: AtomicUsize,
+    pub(crate) steps: Mutex<Vec<String>>,
     endpoint: Mutex<String>,
     creds: Mutex<(String, String)>,
+    /// Secret name -> step: the first call of that step for that secret does its work, then
+    /// blocks while `release` is unset (the fault tests kill the server meanwhile).
+    pub(crate) hold: Mutex<std::collections::HashMap<String, String>>,
+    /// The (secret name, step) pairs that reached their hold.
+    pub(crate) held: Mutex<Vec<(String, String)>>,
+    pub(crate) release: AtomicBool,
+    /// The secret ARNs whose AWSCURRENT finishSecret moved (once per real move).
+    pub(crate) moves: Mutex<Vec<String>>,
+}
+
+impl FnState {
+    /// Blocks the first `step` call for the secret `arn` after its work, if it is held.
+    async fn hold_point(&self, arn: &str, step: &str) {
+        let held = {
+            let mut hold = self.hold.lock();
+            let name = hold
+                .iter()
+                .find(|(name, s)| s.as_str() == step && arn.contains(&format!(":secret:{name}-")))
+                .map(|(name, _)| name.clone());
+            name.inspect(|n| {
+                hold.remove(n);
+            })
+        };
+        if let Some(name) = held {
+            self.held.lock().push((name, step.to_string()));
+            while !self.release.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 fn client_for(state: &FnState) -> sm::Client {
@@ -152,14 +182,16 @@ async fn handle_step(state: Arc<FnState>, headers: HeaderMap, body: Bytes) -> St
                 .send()
                 .await
                 .unwrap();
+            state.moves.lock().push(arn.clone());
         }
         other => panic!("unknown step {other}"),
     }
+    state.hold_point(&arn, &step).await;
     StatusCode::OK
 }
 
 /// Serves the rotation function on a free port; returns its URL.
-async fn serve_function(state: Arc<FnState>) -> String {
+pub(crate) async fn serve_function(state: Arc<FnState>) -> String {
     let app = axum::Router::new().route(
         "/rotate",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| handle_step(state.clone(), headers, body)),
@@ -172,7 +204,7 @@ async fn serve_function(state: Arc<FnState>) -> String {
     format!("http://{addr}/rotate")
 }
 
-async fn rotation_call(c: &DevCredentials, op: &str, body: Value) -> crate::support::Raw {
+pub(crate) async fn rotation_call(c: &DevCredentials, op: &str, body: Value) -> crate::support::Raw {
     signed_post(
         &c.endpoint,
         &c.access_key_id,
@@ -186,7 +218,7 @@ async fn rotation_call(c: &DevCredentials, op: &str, body: Value) -> crate::supp
 }
 
 /// Registers the test's function and points it at the server.
-async fn register(c: &DevCredentials, state: &Arc<FnState>, url: &str, name: &str) -> String {
+pub(crate) async fn register(c: &DevCredentials, state: &Arc<FnState>, url: &str, name: &str) -> String {
     *state.endpoint.lock() = c.endpoint.clone();
     *state.creds.lock() = (c.access_key_id.clone(), c.secret_access_key.clone());
     let r = rotation_call(
@@ -200,13 +232,13 @@ async fn register(c: &DevCredentials, state: &Arc<FnState>, url: &str, name: &st
     r.body["FunctionArn"].as_str().unwrap().to_string()
 }
 
-async fn status(c: &DevCredentials, secret: &str) -> Value {
+pub(crate) async fn status(c: &DevCredentials, secret: &str) -> Value {
     let r = rotation_call(c, "GetRotationStatus", json!({ "SecretId": secret })).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body
 }
 
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -221,7 +253,7 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn current_value(sm: &sm::Client, id: &str) -> String {
+pub(crate) async fn current_value(sm: &sm::Client, id: &str) -> String {
     sm.get_secret_value()
         .secret_id(id)
         .send()
@@ -232,7 +264,7 @@ async fn current_value(sm: &sm::Client, id: &str) -> String {
         .to_string()
 }
 
-async fn advance_clock(c: &DevCredentials, secs: i64) {
+pub(crate) async fn advance_clock(c: &DevCredentials, secs: i64) {
     let r = reqwest::Client::new()
         .post(format!("{}/v1/sys/coffer/clock", c.endpoint))
         .json(&json!({ "advance_seconds": secs }))
@@ -426,34 +458,10 @@ async fn invalid_schedules_are_refused_at_configuration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_between_steps_resumes_the_rotation() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = dir.path().join("coffer.redb");
-    let port = coffer_testkit::free_port().unwrap();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "server",
-        "--dev",
-        "--listen",
-        listen.as_str(),
-        "--dev-storage",
-        storage.to_str().unwrap(),
-    ];
-    let start = || {
-        let mut p = CofferProcess::start(bin(), &args, &[]).unwrap();
-        p.wait_for_line("get-secret-value --secret-id", Duration::from_secs(20))
-            .unwrap();
-        p
-    };
+    let server = DevOnFile::new(dir.path().join("coffer.redb"), &[]);
+    let start = || server.start();
     let mut p = start();
-    let creds: Value =
-        serde_json::from_slice(&std::fs::read(format!("{}.dev-credentials.json", storage.display())).unwrap()).unwrap();
-    let c = DevCredentials {
-        endpoint: format!("http://{listen}"),
-        account_id: creds["account_id"].as_str().unwrap().into(),
-        access_key_id: creds["access_key_id"].as_str().unwrap().into(),
-        secret_access_key: creds["secret_access_key"].as_str().unwrap().into(),
-        root_token: creds["root_token"].as_str().unwrap().into(),
-        unseal_key: creds["unseal_key"].as_str().unwrap().into(),
-    };
+    let c = server.creds();
     let state = Arc::new(FnState::default());
     let url = serve_function(state.clone()).await;
     let arn = register(&c, &state, &url, "slow-rotator").await;

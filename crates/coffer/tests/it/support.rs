@@ -193,3 +193,49 @@ pub fn self_signed_tls(dir: &Path, ca: bool) -> (std::path::PathBuf, std::path::
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path)
 }
+
+/// A dev server that keeps its data in a file and listens on a fixed port, so a test can kill
+/// it and start it again on the same data (dev mode unseals itself at start).
+pub struct DevOnFile {
+    pub storage: std::path::PathBuf,
+    args: Vec<String>,
+    listen: String,
+}
+
+impl DevOnFile {
+    pub fn new(storage: std::path::PathBuf, extra: &[&str]) -> Self {
+        let port = coffer_testkit::free_port().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args: Vec<String> = ["server", "--dev", "--listen", listen.as_str(), "--dev-storage"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(storage.to_str().unwrap().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self { storage, args, listen }
+    }
+
+    /// Starts the server and waits until it serves.
+    pub fn start(&self) -> CofferProcess {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut p = CofferProcess::start(bin(), &args, &[]).unwrap();
+        p.wait_for_line("get-secret-value --secret-id", std::time::Duration::from_secs(20))
+            .unwrap();
+        p
+    }
+
+    /// The credentials the first start wrote next to the data file.
+    pub fn creds(&self) -> DevCredentials {
+        let file = format!("{}.dev-credentials.json", self.storage.display());
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        let s = |k: &str| v[k].as_str().unwrap().to_string();
+        DevCredentials {
+            endpoint: format!("http://{}", self.listen),
+            account_id: s("account_id"),
+            access_key_id: s("access_key_id"),
+            secret_access_key: s("secret_access_key"),
+            root_token: s("root_token"),
+            unseal_key: s("unseal_key"),
+        }
+    }
+}
