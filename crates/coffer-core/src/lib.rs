@@ -17,6 +17,7 @@ mod error;
 mod fault_tests;
 mod identity;
 pub mod limits;
+mod quotas;
 mod rotation;
 
 pub use crate::audit::{AuditDeviceSpec, DEFAULT_MAX_BYTES as DEFAULT_AUDIT_FILE_MAX_BYTES};
@@ -26,6 +27,9 @@ pub use crate::core::{
     Client, Core, CoreOptions, DevInit, InitOutput, MetricsRenderer, RestoreSummary, RootCredentials,
 };
 pub use crate::error::CoreError;
+pub use crate::quotas::{
+    DEFAULT_EXEMPT_PATHS, QuotaConfig, QuotaDecision, QuotaTarget, RateLimitHeaders, RateLimitQuota,
+};
 pub use crate::rotation::{MAX_CONCURRENT as MAX_CONCURRENT_ROTATIONS, RotationStats};
 pub use coffer_audit;
 pub use coffer_barrier::SealStatus;

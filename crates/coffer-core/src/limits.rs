@@ -1,5 +1,6 @@
 //! What the front ends share about refusing a request before it is served: the reasons
-//! ([`Refusal`]) and the per-key request rate limiter ([`RateLimiter`]).
+//! ([`Refusal`]) and the per-key request rate limiter ([`RateLimiter`]), which the static
+//! `[limits]` rates and the Vault rate limit quotas (`crate::quotas`) both count with.
 //!
 //! The rate limiter is governor's GCRA (a token bucket without a timer per key) over a
 //! concurrent map. Its table grows with every distinct key (client address, access key,
@@ -11,10 +12,16 @@ use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::Quota;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
 use parking_lot::RwLock;
+
+/// A keyed governor limiter that reports the state of the bucket it decided on.
+type Table<K> = governor::RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
 /// Why a request was refused before any front end served it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,11 +44,28 @@ pub struct Rate {
 /// The most keys a limiter remembers by default (about 100 bytes each).
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
+/// The outcome of [`RateLimiter::take`], with what Vault's rate limit headers report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Take {
+    /// Whether the request is allowed (and was counted).
+    pub allowed: bool,
+    /// The bucket's size: requests allowed at once.
+    pub limit: u32,
+    /// Requests still allowed at once after this one.
+    pub remaining: u32,
+    /// How long until the bucket is full again (allowed), or until the next request is
+    /// allowed (refused).
+    pub reset: Duration,
+}
+
 /// A request rate limit per key, with a bounded key table.
 pub struct RateLimiter<K: Hash + Eq + Clone> {
     quota: Quota,
+    limit: u32,
+    /// The time one request's worth of the bucket takes to refill.
+    period: Duration,
     max_keys: usize,
-    table: RwLock<Arc<DefaultKeyedRateLimiter<K>>>,
+    table: RwLock<Arc<Table<K>>>,
     /// When the table was last pruned, in milliseconds since `epoch` (pruning is a walk of the
     /// whole table: at most once a second).
     last_prune: AtomicU64,
@@ -51,23 +75,64 @@ pub struct RateLimiter<K: Hash + Eq + Clone> {
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(rate: Rate, max_keys: usize) -> Self {
         let quota = Quota::per_second(rate.per_second).allow_burst(rate.burst);
+        let period = Duration::from_secs(1) / rate.per_second.get();
+        Self::with_quota(quota, rate.burst.get(), period, max_keys)
+    }
+
+    /// `limit` requests per `interval`, all of them at once if the bucket is full (Vault's
+    /// rate limit quotas: `rate` per `interval`). `None` when the interval is zero.
+    pub fn per_interval(limit: NonZeroU32, interval: Duration, max_keys: usize) -> Option<Self> {
+        let period = interval / limit.get();
+        let quota = Quota::with_period(period)?.allow_burst(limit);
+        Some(Self::with_quota(quota, limit.get(), period, max_keys))
+    }
+
+    fn with_quota(quota: Quota, limit: u32, period: Duration, max_keys: usize) -> Self {
         Self {
             quota,
+            limit,
+            period,
             max_keys: max_keys.max(1),
-            table: RwLock::new(Arc::new(governor::RateLimiter::keyed(quota))),
+            table: RwLock::new(Arc::new(Self::table(quota))),
             last_prune: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
 
+    fn table(quota: Quota) -> Table<K> {
+        governor::RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
+    }
+
     /// Whether one more request for `key` is allowed now (and counts it if so).
     pub fn check(&self, key: &K) -> bool {
+        self.take(key).allowed
+    }
+
+    /// Counts one more request for `key` if it is allowed now, and says how full the
+    /// bucket is.
+    pub fn take(&self, key: &K) -> Take {
         let table = self.table.read().clone();
         if table.len() >= self.max_keys {
             self.prune(&table);
         }
         let table = self.table.read().clone();
-        table.check_key(key).is_ok()
+        match table.check_key(key) {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity().min(self.limit);
+                Take {
+                    allowed: true,
+                    limit: self.limit,
+                    remaining,
+                    reset: self.period * (self.limit - remaining),
+                }
+            }
+            Err(not_until) => Take {
+                allowed: false,
+                limit: self.limit,
+                remaining: 0,
+                reset: not_until.wait_time_from(table.clock().now()),
+            },
+        }
     }
 
     /// The number of keys remembered.
@@ -83,7 +148,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// Makes room in a full table: forgets the keys whose bucket is full again (a walk of the
     /// whole table, so at most once a second), and if the table is still full, or was pruned
     /// less than a second ago, starts it over.
-    fn prune(&self, table: &Arc<DefaultKeyedRateLimiter<K>>) {
+    fn prune(&self, table: &Arc<Table<K>>) {
         let now = u64::try_from(self.epoch.elapsed().as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -107,7 +172,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
         let mut current = self.table.write();
         if Arc::ptr_eq(&current, table) {
-            *current = Arc::new(governor::RateLimiter::keyed(self.quota));
+            *current = Arc::new(Self::table(self.quota));
         }
     }
 }
@@ -131,6 +196,22 @@ mod tests {
         assert!(!l.check(&"a"));
         // Another key has its own bucket.
         assert!(l.check(&"b"));
+    }
+
+    #[test]
+    fn take_reports_the_bucket() {
+        let l = RateLimiter::per_interval(NonZeroU32::new(2).unwrap(), Duration::from_secs(10), 10).unwrap();
+        let first = l.take(&"a");
+        assert_eq!((first.allowed, first.limit, first.remaining), (true, 2, 1));
+        assert_eq!(first.reset, Duration::from_secs(5));
+        let second = l.take(&"a");
+        assert_eq!((second.allowed, second.remaining), (true, 0));
+        let third = l.take(&"a");
+        assert!(!third.allowed);
+        assert!(
+            third.reset > Duration::from_secs(4) && third.reset <= Duration::from_secs(5),
+            "{third:?}"
+        );
     }
 
     #[test]

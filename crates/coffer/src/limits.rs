@@ -2,6 +2,10 @@
 //! the per-request part of it (body size, body read time, request rates) before any front
 //! end sees the request. The connection part (header and idle timeouts, TLS handshake,
 //! connection count, shutdown) is the listener's (`listener.rs`).
+//!
+//! The guard also enforces Vault's rate limit quotas (`sys/quotas/rate-limit`, kept by the
+//! core), after the static rates: the quota that applies to a `/v1/` path, or the global
+//! quota for an AWS request, counted per client IP address.
 
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
@@ -13,8 +17,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use coffer_core::Core;
 use coffer_core::limits::{DEFAULT_MAX_KEYS, Rate, RateLimiter, Refusal};
+use coffer_core::{Core, QuotaTarget};
 use http::request::Parts;
 use http_body_util::BodyExt as _;
 use tokio::time::Instant;
@@ -128,6 +132,42 @@ pub async fn guard(
     {
         return refuse_draining(&g, peer, &parts, api, Refusal::Throttled, body, deadline).await;
     }
+    let client = peer.ip().to_canonical();
+    let quota = match api {
+        Api::Vault => {
+            let logical = parts.uri.path().strip_prefix("/v1/").unwrap_or_default();
+            g.core.apply_rate_limit_quota(QuotaTarget::Vault(logical), client)
+        }
+        Api::Aws => g.core.apply_rate_limit_quota(QuotaTarget::Aws, client),
+    };
+    if let Some(decision) = &quota
+        && !decision.allowed
+    {
+        drain(body, deadline);
+        return match api {
+            Api::Vault => coffer_api_vault::refuse_over_quota(&g.core, &refused(peer, &parts), decision).await,
+            Api::Aws => refuse(&g, peer, &parts, api, Refusal::Throttled).await,
+        };
+    }
+    let mut resp = read_and_serve(&g, peer, parts, api, body, deadline, next).await;
+    if api == Api::Vault
+        && let Some(headers) = quota.as_ref().and_then(|d| d.headers.as_ref())
+    {
+        coffer_api_vault::add_rate_limit_headers(&mut resp, headers);
+    }
+    resp
+}
+
+/// Reads the body within its size limit and deadline, then hands the request to its front end.
+async fn read_and_serve(
+    g: &Guard,
+    peer: SocketAddr,
+    parts: Parts,
+    api: Api,
+    body: Body,
+    deadline: Instant,
+    next: Next,
+) -> Response {
     let limit = match api {
         Api::Aws => g.limits.aws_max_request_bytes,
         Api::Vault => g.limits.vault_max_request_bytes,
@@ -139,13 +179,13 @@ pub async fn guard(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse_draining(&g, peer, &parts, api, too_large, body, deadline).await;
+        return refuse_draining(g, peer, &parts, api, too_large, body, deadline).await;
     }
     let capacity = declared.map_or(0, |n| n as usize);
     match read_body(body, limit, capacity, deadline).await {
         BodyRead::Whole(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        BodyRead::TooLarge(rest) => refuse_draining(&g, peer, &parts, api, too_large, rest, deadline).await,
-        BodyRead::TimedOut => refuse(&g, peer, &parts, api, Refusal::BodyTimeout).await,
+        BodyRead::TooLarge(rest) => refuse_draining(g, peer, &parts, api, too_large, rest, deadline).await,
+        BodyRead::TimedOut => refuse(g, peer, &parts, api, Refusal::BodyTimeout).await,
         // The client went away or sent a broken body: nobody reads the answer.
         BodyRead::Broken => http::StatusCode::BAD_REQUEST.into_response(),
     }
@@ -197,9 +237,16 @@ async fn read_body(mut body: Body, limit: usize, capacity: usize, deadline: Inst
 async fn refuse(g: &Guard, peer: SocketAddr, parts: &Parts, api: Api, refusal: Refusal) -> Response {
     match api {
         Api::Aws => coffer_api_aws::refuse(&g.core, peer, &parts.headers, refusal).await,
-        Api::Vault => {
-            coffer_api_vault::refuse(&g.core, peer, &parts.method, parts.uri.path(), &parts.headers, refusal).await
-        }
+        Api::Vault => coffer_api_vault::refuse(&g.core, &refused(peer, parts), refusal).await,
+    }
+}
+
+fn refused(peer: SocketAddr, parts: &Parts) -> coffer_api_vault::Refused<'_> {
+    coffer_api_vault::Refused {
+        peer,
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
     }
 }
 
@@ -212,9 +259,15 @@ async fn refuse_draining(
     parts: &Parts,
     api: Api,
     refusal: Refusal,
-    mut body: Body,
+    body: Body,
     deadline: Instant,
 ) -> Response {
-    tokio::spawn(async move { while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, body.frame()).await {} });
+    drain(body, deadline);
     refuse(g, peer, parts, api, refusal).await
+}
+
+/// Reads and drops the rest of a refused request's body until the body read deadline, so
+/// that closing the socket does not reset the connection before the client reads the answer.
+fn drain(mut body: Body, deadline: Instant) {
+    tokio::spawn(async move { while let Ok(Some(Ok(_))) = tokio::time::timeout_at(deadline, body.frame()).await {} });
 }

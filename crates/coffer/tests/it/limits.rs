@@ -268,7 +268,7 @@ async fn sigterm_with_stalled_clients_exits_within_the_grace_period() {
 }
 
 /// The audit lines with this error code.
-fn audited(log: &std::path::Path, code: &str) -> Vec<serde_json::Value> {
+pub(crate) fn audited(log: &std::path::Path, code: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()

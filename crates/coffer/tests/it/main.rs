@@ -14,6 +14,7 @@ mod kms;
 mod limits;
 mod lockout;
 mod production;
+mod quotas;
 mod rotation;
 mod rotation_db;
 mod secrets_manager;
