@@ -25,8 +25,12 @@ pub const TAG_LEN: usize = 16;
 pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 /// A 256-bit symmetric key. Zeroized on drop; deliberately no `Debug` or `Display`.
-#[derive(Clone)]
-pub struct Key256(Zeroizing<[u8; 32]>);
+///
+/// The bytes live in their own heap allocation, so moving a `Key256` (into a map node, out of
+/// a `Box`, into an `Option` that is later taken) moves a pointer and leaves no copy of the
+/// key behind in the memory it came from. Held inline, a key was copied whenever the
+/// keyring's `BTreeMap` split or shifted a node, and the stale copies were freed unwiped.
+pub struct Key256(Box<Zeroizing<[u8; 32]>>);
 
 impl Key256 {
     /// Length of the key in bytes.
@@ -34,19 +38,24 @@ impl Key256 {
 
     /// A fresh key from the system CSPRNG.
     pub fn generate() -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        crate::random::fill(key.as_mut_slice())?;
-        Ok(Self(key))
+        let mut key = Self::zeroed();
+        crate::random::fill(key.0.as_mut_slice())?;
+        Ok(key)
     }
 
     /// A key from exactly 32 bytes; any other length is [`CryptoError::KeyLength`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; 32]);
         if bytes.len() != Self::LEN {
             return Err(CryptoError::KeyLength);
         }
-        key.copy_from_slice(bytes);
-        Ok(Self(key))
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(bytes);
+        Ok(key)
+    }
+
+    /// An all-zero key on the heap, to be filled in place.
+    fn zeroed() -> Self {
+        Self(Box::new(Zeroizing::new([0u8; 32])))
     }
 
     /// The raw key bytes. Every call site is a place where key material leaves its box.
@@ -58,6 +67,15 @@ impl Key256 {
     pub fn ct_eq(&self, other: &Key256) -> bool {
         use subtle::ConstantTimeEq;
         bool::from(self.0.as_slice().ct_eq(other.0.as_slice()))
+    }
+}
+
+impl Clone for Key256 {
+    /// Copies the bytes straight into the new key's allocation.
+    fn clone(&self) -> Self {
+        let mut key = Self::zeroed();
+        key.0.copy_from_slice(self.0.as_slice());
+        key
     }
 }
 
