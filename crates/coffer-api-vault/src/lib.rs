@@ -401,10 +401,8 @@ async fn rotate(State(core): State<Arc<Core>>, Caller(client): Caller, headers: 
 }
 
 async fn key_status(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
-    match core.token(token(&headers).as_deref()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
-        Err(e) => return core_error(&e),
+    if let Err(refused) = require_token(&core, &headers).await {
+        return refused;
     }
     match core.key_status() {
         Ok((term, installed)) => {
@@ -439,14 +437,46 @@ async fn leader() -> Response {
     .into_response()
 }
 
+/// Any valid token (`X-Vault-Token` or `Authorization: Bearer`), or Vault's answer: 403
+/// without one, 503 while sealed.
+async fn require_token(core: &Core, headers: &HeaderMap) -> Result<(), Response> {
+    match core.token(token(headers).as_deref()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(errors(StatusCode::FORBIDDEN, &["permission denied"])),
+        Err(e) => Err(core_error(&e)),
+    }
+}
+
+/// `GET /metrics` for Prometheus: the server's metrics in the Prometheus text format. It needs
+/// a token, as Vault's `sys/metrics` does, unless `open` (`[telemetry]
+/// unauthenticated_metrics_access`, and dev mode).
+pub fn metrics_router(core: Arc<Core>, open: bool) -> Router {
+    Router::new().route("/metrics", get(scrape)).with_state((core, open))
+}
+
+async fn scrape(State((core, open)): State<(Arc<Core>, bool)>, headers: HeaderMap) -> Response {
+    if !open && let Err(refused) = require_token(&core, &headers).await {
+        return refused;
+    }
+    match core.render_metrics().await {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => errors(StatusCode::NOT_FOUND, &["metrics are off"]),
+    }
+}
+
 /// `GET /v1/sys/metrics` (a token is required, as in Vault): the server's metrics in the
 /// Prometheus text format (the same as `/metrics`), then the rotation run counters. Vault
 /// answers JSON unless `format=prometheus` is given; Coffer always answers Prometheus text.
 async fn metrics(State(core): State<Arc<Core>>, headers: HeaderMap) -> Response {
-    match core.token(token(&headers).as_deref()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
-        Err(e) => return core_error(&e),
+    if let Err(refused) = require_token(&core, &headers).await {
+        return refused;
     }
     use std::sync::atomic::Ordering::Relaxed;
     let stats = core.rotation_stats();

@@ -72,42 +72,27 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Every API on one router, behind the request guard of `[limits]` (which reads every body,
-/// so axum's own body limit is off).
-/// How `/metrics` is reached.
-#[derive(Clone, Copy)]
-enum MetricsAccess {
-    /// Any valid token (`X-Vault-Token` or `Authorization: Bearer`), as Vault's `sys/metrics`.
-    Token,
-    /// No token (`[telemetry] unauthenticated_metrics_access`, and dev mode).
-    Open,
-}
-
-fn app(core: Arc<Core>, secure_transport: bool, limits: &Limits, metrics: MetricsAccess) -> Router {
+/// so axum's own body limit is off). `open_metrics` serves `/metrics` without a token.
+fn app(core: Arc<Core>, secure_transport: bool, limits: &Limits, open_metrics: bool) -> Router {
     let aws = coffer_api_aws::AwsOptions {
         secure_transport,
         key_rate: limits::limiter(limits),
     };
     let guard = Arc::new(limits::Guard::new(core.clone(), limits.clone()));
     install_metrics(&core);
-    let scrape = Router::new()
-        .route("/metrics", axum::routing::get(scrape_metrics))
-        .with_state((core.clone(), metrics));
     Router::new()
         .merge(coffer_api_aws::router_with_options(core.clone(), aws))
+        .merge(coffer_api_vault::metrics_router(core.clone(), open_metrics))
         .merge(coffer_api_vault::router(core))
-        .merge(scrape)
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(guard, limits::guard))
         .layer(middleware::from_fn(log_request))
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
-    if uri.path().starts_with("/v1/") {
-        (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "errors": [] }))).into_response()
-    } else {
-        StatusCode::NOT_FOUND.into_response()
-    }
+/// Paths outside every API (`/v1/` paths are the Vault front end's, which answers them).
+async fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
 }
 
 /// Installs the process's Prometheus recorder (once: the `metrics` facade has one global
@@ -200,41 +185,6 @@ fn describe_metrics() {
         "coffer_rotations_total",
         "Secret rotation runs, by outcome (started, succeeded, failed)."
     );
-}
-
-/// `GET /metrics`: the Prometheus text format. Needs a valid token unless the config opens it.
-async fn scrape_metrics(
-    axum::extract::State((core, access)): axum::extract::State<(Arc<Core>, MetricsAccess)>,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let vault_error =
-        |status: StatusCode, msg: &str| (status, axum::Json(serde_json::json!({ "errors": [msg] }))).into_response();
-    if let MetricsAccess::Token = access {
-        let token = headers
-            .get("x-vault-token")
-            .or_else(|| headers.get(axum::http::header::AUTHORIZATION))
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned());
-        match core.token(token.as_deref()).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return vault_error(StatusCode::FORBIDDEN, "permission denied"),
-            Err(coffer_core::CoreError::Sealed | coffer_core::CoreError::NotInitialized) => {
-                return vault_error(StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed");
-            }
-            Err(_) => return vault_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-        }
-    }
-    match core.render_metrics().await {
-        Some(text) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        None => vault_error(StatusCode::NOT_FOUND, "metrics are off"),
-    }
 }
 
 /// Logs method, path, AWS target and status at debug level (never headers or bodies, which
@@ -376,7 +326,7 @@ async fn run_dev(args: ServerArgs) -> anyhow::Result<()> {
     };
     print_dev_banner(addr, &creds, args.dev_storage.as_deref(), args.dev_allow_reset);
     core.spawn_background();
-    let router = app(core, false, &limits, MetricsAccess::Open);
+    let router = app(core, false, &limits, true);
     listener::serve(listener, None, router, &limits).await
 }
 
@@ -510,12 +460,7 @@ async fn run_production(cfg: Config) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
     core.spawn_background();
-    let metrics = if cfg.unauthenticated_metrics_access {
-        MetricsAccess::Open
-    } else {
-        MetricsAccess::Token
-    };
     listener::reload_on_sighup(tls.clone(), core.clone())?;
-    let router = app(core, tls.is_some(), &cfg.limits, metrics);
+    let router = app(core, tls.is_some(), &cfg.limits, cfg.unauthenticated_metrics_access);
     listener::serve(tcp, tls, router, &cfg.limits).await
 }
